@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0
+# TAP 13 for shell tests, in the form kselftest_harness.h prints, so that
+# tests/run-all counts shell and C tests alike. Source it, then:
+#   tap_plan N; tap_ok NAME | tap_fail NAME WHY | tap_skip NAME WHY;
+#   tap_check NAME CMD...; tap_done (exits 1 on any failure).
+tap_n=0
+tap_pass=0
+tap_failed=0
+tap_skipped=0
+
+tap_plan()
+{
+	echo "TAP version 13"
+	echo "1..$1"
+}
+
+tap_ok()
+{
+	tap_n=$((tap_n + 1)); tap_pass=$((tap_pass + 1))
+	echo "ok $tap_n $1"
+}
+
+tap_fail()
+{
+	tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1))
+	echo "# $1: $2"
+	echo "not ok $tap_n $1"
+}
+
+tap_skip()
+{
+	tap_n=$((tap_n + 1)); tap_skipped=$((tap_skipped + 1))
+	echo "ok $tap_n $1 # SKIP $2"
+}
+
+# tap_check NAME CMD...: passes when CMD succeeds; its output is shown as
+# diagnostics either way.
+tap_check()
+{
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		tap_ok "$name"
+	else
+		tap_fail "$name" "failed: $*"
+	fi
+	[ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/# /'
+}
+
+tap_done()
+{
+	echo "# Totals: pass:$tap_pass fail:$tap_failed xfail:0 xpass:0 skip:$tap_skipped error:0"
+	[ "$tap_failed" -eq 0 ] || exit 1
+	[ "$tap_pass" -gt 0 ] || [ "$tap_skipped" -eq 0 ] || exit 4
+	exit 0
+}

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/* vdisetup: shared helpers, see util.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "util.h"
+
+void errmsg(const char *obj, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", obj);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void errmsg_sys(const char *obj, const char *what)
+{
+	int err = errno;
+
+	fprintf(stderr, "%s: %s: %s\n", obj, what, strerror(err));
+	errno = err;
+}
+
+int usage_hint(const char *cmd)
+{
+	fprintf(stderr, "Try 'vdisetup %s --help' for more information.\n",
+		cmd);
+	return 1;
+}
+
+/* The multiplier a suffix stands for, or 0 if it is not one. */
+static u64 size_suffix(const char *s)
+{
+	static const char units[] = "KMGTPE";
+	const char *u;
+	u64 base = 1024, mult = 1;
+
+	if (!*s || !strcasecmp(s, "B"))
+		return 1;
+	u = strchr(units, toupper((unsigned char)*s));
+	if (!u)
+		return 0;
+	if (!strcasecmp(s + 1, "B"))
+		base = 1000;
+	else if (s[1] && strcasecmp(s + 1, "iB"))
+		return 0;
+	for (; u >= units; u--)
+		mult *= base;
+	return mult;
+}
+
+int parse_size(const char *s, u64 *bytes)
+{
+	unsigned long long n;
+	char *end;
+	u64 mult;
+
+	/* strtoull() would take "-1" as 2^64 - 1. */
+	if (!isdigit((unsigned char)*s)) {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	mult = size_suffix(end);
+	if (!mult) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (__builtin_mul_overflow(n, mult, bytes)) {
+		errno = ERANGE;
+		return -1;
+	}
+	return 0;
+}
+
+void format_size(char *buf, size_t len, u64 bytes)
+{
+	static const char *const units[] = {
+		"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"
+	};
+	double v = bytes;
+	size_t i = 0;
+
+	while (v >= 1024 && i + 1 < ARRAY_SIZE(units)) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, "%.3g %s", v, units[i]);
+}
+
+void disk_uuid_unparse(const u8 disk[VDI_UUID_SIZE], char out[UUID_STR_LEN])
+{
+	uuid_t u;
+
+	vdi_uuid_swap(u, disk);
+	uuid_unparse_lower(u, out);
+}
+
+int disk_uuid_parse(const char *s, u8 disk[VDI_UUID_SIZE])
+{
+	uuid_t u;
+
+	if (uuid_parse(s, u))
+		return -1;
+	vdi_uuid_swap(disk, u);
+	return 0;
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at @s (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or 0 if there is none.
+ */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	u32 cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+void json_string(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	fputc('"', out);
+	while (*p) {
+		n = utf8_len(p);
+		if (!n) {
+			fputs("\\ufffd", out);
+			n = 1;
+		} else if (*p == '"' || *p == '\\') {
+			fprintf(out, "\\%c", *p);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(out, "\\u%04x", *p);
+		} else {
+			fwrite(p, 1, n, out);
+		}
+		p += n;
+	}
+	fputc('"', out);
+}
+
+void print_escaped(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p; p++) {
+		if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+}
+
+ssize_t pread_full(int fd, void *buf, size_t len, u64 off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pread(fd, (char *)buf + done, len - done, off + done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+int pwrite_full(int fd, const void *buf, size_t len, u64 off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pwrite(fd, (const char *)buf + done, len - done,
+			   off + done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		done += n;
+	}
+	return 0;
+}

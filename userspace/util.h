@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vdisetup: helpers every command shares - messages, option handling,
+ * sizes, UUIDs, JSON and whole-buffer file I/O.
+ */
+#ifndef VDISETUP_UTIL_H
+#define VDISETUP_UTIL_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "vdi_format.h"
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define KiB		1024ULL
+#define MiB		(1024 * KiB)
+
+/* "OBJ: MESSAGE" on stderr, the losetup form. */
+void errmsg(const char *obj, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "OBJ: WHAT: strerror(errno)" on stderr; errno is preserved. */
+void errmsg_sys(const char *obj, const char *what);
+
+/*
+ * After getopt_long() has printed its complaint, or for a wrong number of
+ * arguments: point at the command's --help. Returns 1, the exit status.
+ */
+int usage_hint(const char *cmd);
+
+/*
+ * A size as losetup and qemu-img take it: plain bytes, or K, M, G, T, P, E
+ * with an optional "iB" (powers of 1024), or KB, MB, ... (powers of 1000).
+ * Returns 0, or -1 (ERANGE on overflow, EINVAL otherwise).
+ */
+int parse_size(const char *s, u64 *bytes);
+
+/* "64 MiB", "4.88 TiB": three significant digits, as qemu-img prints. */
+void format_size(char *buf, size_t len, u64 bytes);
+
+#define UUID_STR_LEN	37	/* 36 characters and the NUL */
+
+/*
+ * UUIDs as a VDI header stores them (GUID byte order) to and from the text
+ * VBoxManage and qemu-img print. parse returns 0, or -1 for bad text.
+ */
+void disk_uuid_unparse(const u8 disk[VDI_UUID_SIZE], char out[UUID_STR_LEN]);
+int disk_uuid_parse(const char *s, u8 disk[VDI_UUID_SIZE]);
+
+/*
+ * @s as a JSON string literal, quotes included. Control characters are
+ * escaped and bytes that are not UTF-8 become U+FFFD, so that text from a
+ * damaged header still makes valid JSON.
+ */
+void json_string(FILE *out, const char *s);
+
+/* @s for a terminal: control characters as C escapes (\n, \x01). */
+void print_escaped(FILE *out, const char *s);
+
+/*
+ * pread() until @len bytes or end of file: returns the count (short only
+ * at end of file), or -1 with errno set.
+ */
+ssize_t pread_full(int fd, void *buf, size_t len, u64 off);
+
+/* pwrite() all of @buf: 0, or -1 with errno set. */
+int pwrite_full(int fd, const void *buf, size_t len, u64 off);
+
+#endif /* VDISETUP_UTIL_H */

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* vdisetup: the commands, each in the file that does its job. */
+#ifndef VDISETUP_H
+#define VDISETUP_H
+
+/* image.c: offline work on image files */
+int cmd_create(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_map(int argc, char **argv);
+
+/* attach.c: devices, through /dev/vdi-control and /dev/vdiN */
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+
+#endif /* VDISETUP_H */
