@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the driver's shell tests; source it after tap.sh:
+#   . "$(dirname "$(realpath "$0")")/tap.sh"
+#   . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
+#
+# vdi_setup loads the module when it is not loaded (VDI_KO, else modprobe),
+# makes a scratch directory and arranges the cleanup: everything a test
+# attached through vdi_attach is unmounted and detached, null_blk is removed
+# if vdi_nullb_fs loaded it, the scratch directory goes. Tests stay
+# independent: none relies on what another left behind.
+top=${VDI_TOP:-$(realpath "$(dirname "$(realpath "$0")")/..")}
+VDISETUP=${VDISETUP:-$top/build/vdisetup}
+ko=${VDI_KO:-$top/build/$(uname -r)/vdi.ko}
+ksft_skip=4
+MiB=$((1024 * 1024))
+
+vdi_devs=()
+vdi_mounts=()
+vdi_nullb_loaded=0
+scratch=
+
+# The whole test is skipped (exit 4) when it cannot run here at all.
+vdi_skip_all()
+{
+	echo "TAP version 13"
+	echo "1..0 # SKIP $1"
+	exit $ksft_skip
+}
+
+vdi_cleanup()
+{
+	local i
+	for ((i = ${#vdi_mounts[@]} - 1; i >= 0; i--)); do
+		umount "${vdi_mounts[i]}" 2>/dev/null
+	done
+	for i in "${vdi_devs[@]}"; do
+		"$VDISETUP" detach "$i" 2>/dev/null
+	done
+	if [ "$vdi_nullb_loaded" = 1 ]; then
+		rmmod null_blk 2>/dev/null
+	fi
+	[ -z "$scratch" ] || rm -rf "$scratch"
+}
+
+# vdi_setup [TOOL...]: root, the module, the tools the test needs, a scratch
+# directory (VDI_SCRATCH, default /tmp: a tmpfs in the VM).
+vdi_setup()
+{
+	local t
+	[ "$(id -u)" = 0 ] || vdi_skip_all "must run as root"
+	[ -x "$VDISETUP" ] || vdi_skip_all "$VDISETUP not built"
+	for t in "$@"; do
+		command -v "$t" >/dev/null || vdi_skip_all "$t is not installed"
+	done
+	if ! grep -q '^vdi ' /proc/modules; then
+		if [ -f "$ko" ]; then
+			insmod "$ko" || { echo "# insmod $ko failed"; exit 1; }
+		else
+			modprobe -q vdi || vdi_skip_all "no vdi module ($ko)"
+		fi
+	fi
+	[ -c /dev/vdi-control ] || { echo "# /dev/vdi-control missing after loading vdi"; exit 1; }
+	scratch=$(mktemp -d "${VDI_SCRATCH:-/tmp}/vdi-test.XXXXXX")
+	trap vdi_cleanup EXIT
+}
+
+# vdi_attach VAR [OPTIONS] FILE: attach with --show, store the device in VAR
+# and remember it for the cleanup.
+vdi_attach()
+{
+	local _var=$1 _dev
+	shift
+	_dev=$("$VDISETUP" attach --show "$@") || return 1
+	vdi_devs+=("$_dev")
+	printf -v "$_var" '%s' "$_dev"
+}
+
+# vdi_mount DEV DIR [OPTIONS]: mount, remembered for cleanup.
+vdi_mount()
+{
+	mkdir -p "$2"
+	mount ${3:+-o "$3"} "$1" "$2" && vdi_mounts+=("$2")
+}
+
+# vdi_nullb_fs DIR: ext4 over a 4 GiB memory-backed null_blk mounted on DIR
+# (null_blk keeps I/O statistics in /sys/block/nullb0/stat, brd does not).
+# Inode tables and journal are initialised at mkfs time so that no lazy-init
+# thread writes to the disk afterwards.
+vdi_nullb_fs()
+{
+	if ! grep -q '^null_blk ' /proc/modules; then
+		modprobe null_blk nr_devices=1 memory_backed=1 gb=4 bs=4096 \
+			queue_mode=2 || return 1
+		vdi_nullb_loaded=1
+	fi
+	[ -b /dev/nullb0 ] || return 1
+	mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 \
+		/dev/nullb0 || return 1
+	vdi_mount /dev/nullb0 "$1"
+}
+
+# Field N (1-based) of /sys/block/DEV/stat.
+blk_stat()
+{
+	awk -v f="$2" '{ print $f }' "/sys/block/$1/stat"
+}
+
+# write_at DEV|FILE OFFSET FILE [DDFLAGS]: write FILE's bytes at byte OFFSET.
+write_at()
+{
+	dd if="$3" of="$1" bs=64k oflag=seek_bytes${4:+,$4} seek="$2" \
+		conv=notrunc status=none
+}
+
+# read_at DEV|FILE OFFSET LENGTH: LENGTH bytes from byte OFFSET to stdout.
+read_at()
+{
+	dd if="$1" bs=64k iflag=skip_bytes,count_bytes skip="$2" count="$3" \
+		status=none
+}
+
+# le32 VALUE: the 4 bytes of VALUE, little-endian, as printf escapes.
+le32()
+{
+	printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) \
+		$((($1 >> 16) & 255)) $((($1 >> 24) & 255))
+}
+
+# poke32 FILE OFFSET VALUE: store VALUE little-endian at OFFSET in FILE.
+poke32()
+{
+	printf "$(le32 "$3")" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# peek32 FILE OFFSET: the little-endian 32-bit value at OFFSET.
+peek32()
+{
+	od -An -t u4 -j "$2" -N 4 --endian=little "$1" | tr -d ' '
+}
+
+# Offsets in the VDI header (after the 0x40-byte banner).
+VDI_OFF_SIGNATURE=64
+VDI_OFF_BMAP=340
+VDI_OFF_DATA=344
+VDI_OFF_DISK_SIZE=368
+VDI_OFF_BLOCK_SIZE=376
+VDI_OFF_BLOCKS=384
+VDI_OFF_ALLOCATED=388
+VDI_OFF_UUID_PARENT=440
+
+# allocated_entries IMAGE: how many block map entries point at data.
+allocated_entries()
+{
+	local bmap blocks
+	bmap=$(peek32 "$1" $VDI_OFF_BMAP)
+	blocks=$(peek32 "$1" $VDI_OFF_BLOCKS)
+	od -An -v -t u4 -j "$bmap" -N $((blocks * 4)) --endian=little "$1" |
+		tr -s ' ' '\n' | awk 'NF && $1 < 4294967294 { n++ } END { print n + 0 }'
+}
+
+# tap_eq NAME EXPECTED SEEN: passes when they are equal, else shows both.
+tap_eq()
+{
+	if [ "$2" = "$3" ]; then
+		tap_ok "$1"
+	else
+		tap_fail "$1" "expected '$2', got '$3'"
+	fi
+}
+
+# tap_cmp NAME FILE1 FILE2: passes when the files have equal bytes.
+tap_cmp()
+{
+	local out
+	if out=$(cmp "$2" "$3" 2>&1); then
+		tap_ok "$1"
+	else
+		tap_fail "$1" "$out"
+	fi
+}
