@@ -39,7 +39,7 @@ USER_SRC := $(wildcard userspace/*.c) kernel/vdi_format.c
 USER_HDR := $(wildcard userspace/*.h userspace/sys/*.h) kernel/vdi_format.h \
 	kernel/uapi/linux/vdi.h
 
-.PHONY: all modules vdisetup test test-host test-vm demo clean
+.PHONY: all modules vdisetup test test-host test-vm demo lint clean
 all: modules vdisetup
 
 modules: $(foreach k,$(KVERS),$(BUILD)/$(k)/vdi.ko)
@@ -98,5 +98,30 @@ test-vm:
 demo: all
 	@tests/vm/run --kernel $(firstword $(KVERS)) -- $(TOP)/tests/demo.sh
 
+# checkpatch --strict, sparse on every kernel, cppcheck and clang-tidy.
+lint:
+	@KVERS="$(KVERS)" tests/lint
+
 clean:
 	rm -rf $(BUILD)
+
+# libFuzzer over the shared format code; `make fuzz FUZZ_SECONDS=600`.
+# New inputs go to build/fuzz/corpus, crashes to build/fuzz/crash-*.
+FUZZ_SECONDS ?= 60
+FUZZ := $(BUILD)/fuzz
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Iuserspace/sys -Ikernel
+
+$(FUZZ)/vdi_fuzz: tests/fuzz/vdi_fuzz.c kernel/vdi_format.c kernel/vdi_format.h \
+		userspace/sys/vdi_sys.h
+	@mkdir -p $(FUZZ)/corpus
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/vdi_fuzz.c kernel/vdi_format.c
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ)/vdi_fuzz
+tests-build: fuzz-build
+
+fuzz: fuzz-build
+	$(FUZZ)/vdi_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ)/ \
+		$(FUZZ)/corpus tests/fuzz/corpus

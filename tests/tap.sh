@@ -1,17 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0
 # TAP 13 for shell tests, in the form kselftest_harness.h prints, so that
 # tests/run-all counts shell and C tests alike. Source it, then:
-#   tap_plan N; tap_ok NAME | tap_fail NAME WHY | tap_skip NAME WHY;
+#   tap_plan [N]; tap_ok NAME | tap_fail NAME WHY | tap_skip NAME WHY;
 #   tap_check NAME CMD...; tap_done (exits 1 on any failure).
 tap_n=0
 tap_pass=0
 tap_failed=0
 tap_skipped=0
 
+# Without N the plan is printed by tap_done, after the last test (TAP
+# allows that), for tests whose count depends on how far they get.
 tap_plan()
 {
 	echo "TAP version 13"
-	echo "1..$1"
+	tap_planned=${1:-}
+	[ -z "$tap_planned" ] || echo "1..$tap_planned"
 }
 
 tap_ok()
@@ -49,6 +52,7 @@ tap_check()
 
 tap_done()
 {
+	[ -n "${tap_planned:-}" ] || echo "1..$tap_n"
 	echo "# Totals: pass:$tap_pass fail:$tap_failed xfail:0 xpass:0 skip:$tap_skipped error:0"
 	[ "$tap_failed" -eq 0 ] || exit 1
 	[ "$tap_pass" -gt 0 ] || [ "$tap_skipped" -eq 0 ] || exit 4

@@ -4,10 +4,8 @@
 #   . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 #
 # vdi_setup loads the module when it is not loaded (VDI_KO, else modprobe),
-# makes a scratch directory and arranges the cleanup: everything a test
-# attached through vdi_attach is unmounted and detached, null_blk is removed
-# if vdi_nullb_fs loaded it, the scratch directory goes. Tests stay
-# independent: none relies on what another left behind.
+# makes a scratch directory and arranges the cleanup (vdi_cleanup), so that
+# tests stay independent: none relies on what another left behind.
 top=${VDI_TOP:-$(realpath "$(dirname "$(realpath "$0")")/..")}
 VDISETUP=${VDISETUP:-$top/build/vdisetup}
 ko=${VDI_KO:-$top/build/$(uname -r)/vdi.ko}
@@ -15,7 +13,6 @@ ksft_skip=4
 MiB=$((1024 * 1024))
 
 vdi_devs=()
-vdi_mounts=()
 vdi_nullb_loaded=0
 scratch=
 
@@ -27,19 +24,38 @@ vdi_skip_all()
 	exit $ksft_skip
 }
 
+# scratch_mounts [vdi]: mount points under the scratch directory, deepest
+# (latest) first; with "vdi" only those of /dev/vdiN devices.
+scratch_mounts()
+{
+	awk -v s="$scratch/" -v only="${1:-}" 'index($2, s) == 1 &&
+		(only == "" || $1 ~ "^/dev/vdi") { print $2 }' /proc/mounts | tac
+}
+
+# Undo whatever the test left: its file systems on vdi devices, the devices
+# it attached or that are backed by files under the scratch directory, other
+# mounts there (null_blk), null_blk if vdi_nullb_fs loaded it, the files.
 vdi_cleanup()
 {
-	local i
-	for ((i = ${#vdi_mounts[@]} - 1; i >= 0; i--)); do
-		umount "${vdi_mounts[i]}" 2>/dev/null
+	local m f d
+	[ -n "$scratch" ] || return
+	for m in $(scratch_mounts vdi); do
+		umount "$m" || umount -l "$m"
 	done
-	for i in "${vdi_devs[@]}"; do
-		"$VDISETUP" detach "$i" 2>/dev/null
+	for f in /sys/block/vdi*/vdi/backing_file; do
+		[ -r "$f" ] || continue
+		case $(cat "$f" 2>/dev/null) in
+		"$scratch"/*) d=${f#/sys/block/}; vdi_devs+=("/dev/${d%%/*}") ;;
+		esac
 	done
-	if [ "$vdi_nullb_loaded" = 1 ]; then
-		rmmod null_blk 2>/dev/null
-	fi
-	[ -z "$scratch" ] || rm -rf "$scratch"
+	for d in "${vdi_devs[@]}"; do
+		"$VDISETUP" detach "$d" 2>/dev/null
+	done
+	for m in $(scratch_mounts); do
+		umount "$m" || umount -l "$m"
+	done
+	[ "$vdi_nullb_loaded" = 0 ] || rmmod null_blk
+	rm -rf "$scratch"
 }
 
 # vdi_setup [TOOL...]: root, the module, the tools the test needs, a scratch
@@ -75,11 +91,12 @@ vdi_attach()
 	printf -v "$_var" '%s' "$_dev"
 }
 
-# vdi_mount DEV DIR [OPTIONS]: mount, remembered for cleanup.
+# vdi_mount DEV DIR [OPTIONS]: mount (the cleanup unmounts everything under
+# the scratch directory).
 vdi_mount()
 {
 	mkdir -p "$2"
-	mount ${3:+-o "$3"} "$1" "$2" && vdi_mounts+=("$2")
+	mount ${3:+-o "$3"} "$1" "$2"
 }
 
 # vdi_nullb_fs DIR: ext4 over a 4 GiB memory-backed null_blk mounted on DIR

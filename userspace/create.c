@@ -26,6 +26,7 @@
 #define CREATE_ALIGN	MiB	/* VirtualBox's VDI_DATA_ALIGN */
 #define CREATE_MIN_SIZE	MiB	/* VirtualBox refuses smaller disks */
 #define CREATE_MAX_SIZE	((u64)VDI_MAX_BLOCKS * VDI_DEFAULT_BLOCK_SIZE)
+#define COMMENT_MAX	(sizeof(((struct vdi_header *)0)->comment) - 1)
 
 static const char banner[] = "<<< vdiblk VDI Disk Image >>>\n";
 
@@ -87,6 +88,25 @@ static int check_size(const char *path, const char *arg, u64 size)
 	return 0;
 }
 
+static int parse_uuid(struct create_opts *o, const char *arg)
+{
+	if (disk_uuid_parse(arg, o->uuid) < 0) {
+		errmsg(o->path, "invalid UUID '%s'", arg);
+		return -1;
+	}
+	/* VirtualBox takes a null image UUID for a broken header. */
+	if (vdi_uuid_is_null(o->uuid)) {
+		errmsg(o->path, "invalid UUID '%s': the null UUID is reserved",
+		       arg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The positional arguments and the option values, checked. Returns -1 to
+ * go on, else the exit status (--help, or a bad argument).
+ */
 static int parse_args(int argc, char **argv, struct create_opts *o)
 {
 	static const struct option opts[] = {
@@ -97,7 +117,7 @@ static int parse_args(int argc, char **argv, struct create_opts *o)
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *uuid = NULL;
+	const char *uuid = NULL, *size;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "su:c:fh", opts, NULL)) != -1) {
@@ -122,28 +142,251 @@ static int parse_args(int argc, char **argv, struct create_opts *o)
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "vdisetup create: need FILE and SIZE\n");
+		fprintf(stderr, "vdisetup create: FILE and SIZE are needed\n");
 		return usage_hint("create");
 	}
 	o->path = argv[optind];
-	if (parse_size(argv[optind + 1], &o->size) < 0) {
-		errmsg(o->path, "invalid size '%s': %s", argv[optind + 1],
+	size = argv[optind + 1];
+	if (parse_size(size, &o->size) < 0) {
+		errmsg(o->path, "invalid size '%s': %s", size,
 		       errno == ERANGE ? "too large" :
 		       "not a number of bytes with an optional K, M, G or T");
 		return 1;
 	}
-	if (check_size(o->path, argv[optind + 1], o->size) < 0)
+	if (check_size(o->path, size, o->size) < 0)
 		return 1;
-	if (uuid && (disk_uuid_parse(uuid, o->uuid) < 0 ||
-		     vdi_uuid_is_null(o->uuid))) {
-		errmsg(o->path, "invalid UUID '%s'%s", uuid,
-		       vdi_uuid_is_null(o->uuid) ? ": the null UUID is reserved" : "");
+	if (uuid && parse_uuid(o, uuid) < 0)
 		return 1;
-	}
-	if (o->comment && strlen(o->comment) >= sizeof(o->comment)) {
+	if (o->comment && strlen(o->comment) > COMMENT_MAX) {
 		errmsg(o->path, "comment too long: %zu bytes, at most %zu",
-		       strlen(o->comment), sizeof(((struct vdi_header *)0)->comment) - 1);
+		       strlen(o->comment), COMMENT_MAX);
 		return 1;
 	}
 	return -1;
+}
+
+static void init_header(struct image *img, const struct create_opts *o)
+{
+	struct vdi_header *h = &img->h;
+	u32 blocks = DIV_ROUND_UP(o->size, VDI_DEFAULT_BLOCK_SIZE);
+
+	memset(&img->disk, 0, sizeof(img->disk));
+	memcpy(img->disk.banner, banner, sizeof(banner));
+	memset(h, 0, sizeof(*h));
+	h->signature = VDI_SIGNATURE;
+	h->version = VDI_VERSION_1_1;
+	h->header_size = VDI_HEADER_SIZE_PLUS;
+	h->image_type = o->fixed ? VDI_TYPE_FIXED : VDI_TYPE_NORMAL;
+	if (o->comment)
+		strcpy(h->comment, o->comment);
+	h->offset_bmap = CREATE_ALIGN;
+	h->offset_data = ALIGN_UP(CREATE_ALIGN + (u64)blocks * sizeof(u32),
+				  CREATE_ALIGN);
+	h->legacy_sector_size = VDI_SECTOR_SIZE;
+	h->disk_size = o->size;
+	h->block_size = VDI_DEFAULT_BLOCK_SIZE;
+	h->blocks_in_image = blocks;
+	h->blocks_allocated = o->fixed ? blocks : 0;
+	if (vdi_uuid_is_null(o->uuid))
+		random_disk_uuid(h->uuid_image);
+	else
+		memcpy(h->uuid_image, o->uuid, VDI_UUID_SIZE);
+	random_disk_uuid(h->uuid_modify);
+	/* LCHS 0/0/0 means "not set"; only its sector size is checked. */
+	h->lchs_sector_size = VDI_SECTOR_SIZE;
+}
+
+/* Dynamic: every block free. Fixed: block i at data index i. */
+static int write_map(const struct image *img)
+{
+	u32 i, n = img->h.blocks_in_image;
+	u32 *map = malloc((size_t)n * sizeof(u32));
+	int ret;
+
+	if (!map) {
+		errmsg_sys(img->path, "cannot allocate the block map");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		map[i] = img->h.image_type == VDI_TYPE_FIXED ? i : VDI_BLOCK_FREE;
+	ret = image_write_map(img, map);
+	free(map);
+	return ret;
+}
+
+/*
+ * A dynamic image ends where its data would start. A fixed one holds every
+ * block; preallocate them as VirtualBox does, so that writes to the image
+ * cannot fail for lack of space, or leave the file sparse as QEMU does if
+ * the filesystem cannot.
+ */
+static int size_file(const struct image *img)
+{
+	const struct vdi_header *h = &img->h;
+	u64 end = h->offset_data;
+
+	if (h->image_type != VDI_TYPE_FIXED)
+		return ftruncate(img->fd, end) < 0 ? -1 : 0;
+	end += (u64)h->blocks_in_image * h->block_size;
+	if (!fallocate(img->fd, 0, 0, end))
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -1;
+	errmsg(img->path, "cannot preallocate (not supported by the filesystem): the image is sparse");
+	return ftruncate(img->fd, end);
+}
+
+static int fill_image(struct image *img)
+{
+	if (image_write_header(img) < 0 || write_map(img) < 0)
+		return -1;
+	if (size_file(img) < 0) {
+		errmsg_sys(img->path, "cannot size the image file");
+		return -1;
+	}
+	return image_sync(img, "cannot write the image");
+}
+
+/* Remove a half-built image on Ctrl-C as well as on errors. */
+static const char *volatile cleanup_path;
+
+static void cleanup_on_signal(int sig)
+{
+	/* After the rename this finds nothing to remove, which is fine. */
+	if (cleanup_path)
+		unlink(cleanup_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_signals(void)
+{
+	static const int sigs[] = { SIGHUP, SIGINT, SIGTERM };
+	struct sigaction sa = { .sa_handler = cleanup_on_signal };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+static void say_exists(const char *path)
+{
+	errmsg(path, "already exists (use --force to replace it)");
+}
+
+/*
+ * Move the finished image to its name. Without --force nothing that
+ * appeared there meanwhile may be replaced; filesystems without
+ * RENAME_NOREPLACE (NFS, 9p) get a second look and a plain rename.
+ */
+static int place(const struct create_opts *o, const char *tmp)
+{
+	if (o->force)
+		return rename(tmp, o->path);
+	if (!renameat2(AT_FDCWD, tmp, AT_FDCWD, o->path, RENAME_NOREPLACE))
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	if (exists(o->path)) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename(tmp, o->path);
+}
+
+/* The mode open(O_CREAT, 0666) would give; mkostemp() uses 0600. */
+static int set_mode(const struct image *img)
+{
+	mode_t mask = umask(0);
+
+	umask(mask);
+	if (fchmod(img->fd, 0666 & ~mask) < 0) {
+		errmsg_sys(img->path, "cannot set the file mode");
+		return -1;
+	}
+	return 0;
+}
+
+/* Build the image under @tmp and rename it to its name. */
+static int build(const struct create_opts *o, char *tmp)
+{
+	struct image img = { .path = o->path };
+	int ret;
+
+	cleanup_path = tmp;
+	img.fd = mkostemp(tmp, O_CLOEXEC);
+	if (img.fd < 0) {
+		errmsg_sys(o->path, "cannot create a temporary file");
+		return -1;
+	}
+	init_header(&img, o);
+	ret = set_mode(&img);
+	if (!ret)
+		ret = fill_image(&img);
+	if (!ret) {
+		ret = place(o, tmp);
+		if (ret && errno == EEXIST)
+			say_exists(o->path);
+		else if (ret)
+			errmsg_sys(o->path, "cannot rename the new image into place");
+	}
+	image_close(&img);
+	if (ret)
+		unlink(tmp);
+	cleanup_path = NULL;
+	return ret;
+}
+
+/* Make the new directory entry durable too, as the image now is. */
+static int sync_dir(const char *path, const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0) {
+		errmsg_sys(path, "cannot sync the directory");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int cmd_create(int argc, char **argv)
+{
+	struct create_opts o = { 0 };
+	char *dir, *base, *tmp = NULL;
+	int ret;
+
+	ret = parse_args(argc, argv, &o);
+	if (ret >= 0)
+		return ret;
+	if (!o.force && exists(o.path)) {
+		say_exists(o.path);
+		return 1;
+	}
+	/* POSIX dirname() and basename() may modify their argument. */
+	dir = strdup(o.path);
+	base = strdup(o.path);
+	/* The same directory, so that rename() is atomic. */
+	if (!dir || !base ||
+	    asprintf(&tmp, "%s/.%s.XXXXXX", dirname(dir), basename(base)) < 0) {
+		errmsg_sys(o.path, "cannot allocate memory");
+		tmp = NULL;
+		ret = 1;
+	} else {
+		catch_signals();
+		ret = build(&o, tmp) || sync_dir(o.path, dir) ? 1 : 0;
+	}
+	free(tmp);
+	free(base);
+	free(dir);
+	return ret;
 }

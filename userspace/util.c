@@ -218,3 +218,81 @@ int pwrite_full(int fd, const void *buf, size_t len, u64 off)
 	}
 	return 0;
 }
+
+void fields_open(struct fields *f, FILE *out, bool json)
+{
+	f->out = out;
+	f->json = json;
+	f->first = true;
+	if (json)
+		fputc('{', out);
+}
+
+void fields_close(struct fields *f)
+{
+	if (f->json)
+		fputs("\n}\n", f->out);
+	else if (!f->first)
+		fputc('\n', f->out);
+}
+
+/* Where the values start in the output for people. */
+#define VALUE_COLUMN	20
+
+void field_key(struct fields *f, const char *label)
+{
+	int pad = VALUE_COLUMN - (int)strlen(label) - 1;
+	const char *p;
+
+	if (!f->json) {
+		fprintf(f->out, "%s%s:%*s", f->first ? "" : "\n", label,
+			pad > 0 ? pad : 1, "");
+		f->first = false;
+		return;
+	}
+	fprintf(f->out, "%s\n    \"", f->first ? "" : ",");
+	for (p = label; *p; p++)
+		fputc(*p == ' ' ? '-' : tolower((unsigned char)*p), f->out);
+	fputs("\": ", f->out);
+	f->first = false;
+}
+
+void field_str(struct fields *f, const char *label, const char *s)
+{
+	field_key(f, label);
+	if (f->json)
+		json_string(f->out, s);
+	else
+		print_escaped(f->out, s);
+}
+
+void field_u64(struct fields *f, const char *label, u64 v)
+{
+	field_key(f, label);
+	fprintf(f->out, "%llu", (unsigned long long)v);
+}
+
+void field_hex(struct fields *f, const char *label, u64 v)
+{
+	field_key(f, label);
+	fprintf(f->out, f->json ? "%llu" : "%#llx", (unsigned long long)v);
+}
+
+void field_bool(struct fields *f, const char *label, bool v)
+{
+	field_key(f, label);
+	fputs(f->json ? (v ? "true" : "false") : (v ? "yes" : "no"), f->out);
+}
+
+void field_size(struct fields *f, const char *label, u64 bytes)
+{
+	char human[32];
+
+	field_key(f, label);
+	if (f->json) {
+		fprintf(f->out, "%llu", (unsigned long long)bytes);
+		return;
+	}
+	format_size(human, sizeof(human), bytes);
+	fprintf(f->out, "%s (%llu bytes)", human, (unsigned long long)bytes);
+}

@@ -6,12 +6,15 @@
 #ifndef VDISETUP_UTIL_H
 #define VDISETUP_UTIL_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
 #include "vdi_format.h"
 
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#define DIV_ROUND_UP(n, d)	(((n) + (d) - 1) / (d))
+#define ALIGN_UP(n, a)		(DIV_ROUND_UP(n, a) * (a))
 #define KiB		1024ULL
 #define MiB		(1024 * KiB)
 
@@ -53,6 +56,29 @@ int disk_uuid_parse(const char *s, u8 disk[VDI_UUID_SIZE]);
  * damaged header still makes valid JSON.
  */
 void json_string(FILE *out, const char *s);
+
+/*
+ * Named values printed either for people, one "label: value" line each,
+ * or as one JSON object whose keys are the labels in lower case with
+ * dashes for spaces ("virtual size" -> "virtual-size"), so that both
+ * forms come from the same list of fields.
+ */
+struct fields {
+	FILE *out;
+	bool json;
+	bool first;
+};
+
+void fields_open(struct fields *f, FILE *out, bool json);
+void fields_close(struct fields *f);
+/* Start a field whose value the caller prints itself. */
+void field_key(struct fields *f, const char *label);
+void field_str(struct fields *f, const char *label, const char *s);
+void field_u64(struct fields *f, const char *label, u64 v);
+void field_hex(struct fields *f, const char *label, u64 v);
+void field_bool(struct fields *f, const char *label, bool v);
+/* People get "1 GiB (1073741824 bytes)", JSON the number. */
+void field_size(struct fields *f, const char *label, u64 bytes);
 
 /* @s for a terminal: control characters as C escapes (\n, \x01). */
 void print_escaped(FILE *out, const char *s);

@@ -22,7 +22,8 @@ static const struct command commands[] = {
 	{ "info",   cmd_info,   "info FILE [--json]" },
 	{ "check",  cmd_check,  "check FILE [--repair] [--json]" },
 	{ "map",    cmd_map,    "map FILE [--json]" },
-	{ "attach", cmd_attach, "attach [-f|--find] [--show] [-r] [-P] [--direct-io] FILE" },
+	{ "attach", cmd_attach,
+	  "attach [-f|--find] [--show] [-r] [-P] [--direct-io] FILE" },
 	{ "detach", cmd_detach, "detach DEV... | detach -a" },
 	{ "list",   cmd_list,   "list [--json]" },
 };

@@ -17,10 +17,10 @@
 #define VDI_IOCTL_TYPE		0xDC	/* unlisted in ioctl-number.rst (6.1) */
 
 /* Device flags: set at attach, reported by VDI_GET_INFO. */
-#define VDI_FLAG_READ_ONLY	(1U << 0)
-#define VDI_FLAG_PARTSCAN	(1U << 1)
-#define VDI_FLAG_AUTOCLEAR	(1U << 2)
-#define VDI_FLAG_DIRECT_IO	(1U << 3)
+#define VDI_FLAG_READ_ONLY	0x1U
+#define VDI_FLAG_PARTSCAN	0x2U
+#define VDI_FLAG_AUTOCLEAR	0x4U
+#define VDI_FLAG_DIRECT_IO	0x8U
 #define VDI_FLAGS_SETTABLE	(VDI_FLAG_READ_ONLY | VDI_FLAG_PARTSCAN | \
 				 VDI_FLAG_AUTOCLEAR | VDI_FLAG_DIRECT_IO)
 
