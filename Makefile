@@ -10,7 +10,7 @@
 #   make demo               the main job in a VM: create, attach, mkfs, mount, ...
 #   make C=1                also run sparse over the module
 
-VERSION := $(shell cat VERSION)
+VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 TOP := $(CURDIR)
 BUILD := $(TOP)/build
 
@@ -45,16 +45,15 @@ all: modules vdisetup
 modules: $(foreach k,$(KVERS),$(BUILD)/$(k)/vdi.ko)
 
 # Each kernel gets its own tree of symlinks so objects never mix.
-$(BUILD)/%/vdi.ko: $(KSRC) VERSION
+$(BUILD)/%/vdi.ko: $(KSRC) dkms.conf
 	@test -d $(call kdir,$*) || { echo "no kernel build directory $(call kdir,$*)" >&2; exit 1; }
 	@mkdir -p $(BUILD)/$*
 	@cp -rsf $(TOP)/kernel $(BUILD)/$*/
-	@ln -sf $(TOP)/Kbuild $(BUILD)/$*/Kbuild
-	$(MAKE) -C $(call kdir,$*) M=$(BUILD)/$* W=1 KCFLAGS=-Werror \
-		VDI_VERSION=$(VERSION) modules
+	@ln -sf $(TOP)/Kbuild $(TOP)/dkms.conf $(BUILD)/$*/
+	$(MAKE) -C $(call kdir,$*) M=$(BUILD)/$* W=1 KCFLAGS=-Werror modules
 
 vdisetup: $(BUILD)/vdisetup
-$(BUILD)/vdisetup: $(USER_SRC) $(USER_HDR) VERSION
+$(BUILD)/vdisetup: $(USER_SRC) $(USER_HDR) dkms.conf
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -o $@ $(USER_SRC) -luuid
 

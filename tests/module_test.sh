@@ -5,7 +5,7 @@
 . "$(dirname "$(realpath "$0")")/tap.sh"
 top=${VDI_TOP:-$(realpath "$(dirname "$(realpath "$0")")/..")}
 ko=${VDI_KO:-$top/build/$(uname -r)/vdi.ko}
-version=$(cat "$top/VERSION")
+version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$top/dkms.conf")
 
 loaded() { grep -q '^vdi ' /proc/modules; }
 control_present() { [ -c /dev/vdi-control ] && [ "$(stat -c %a /dev/vdi-control)" = 600 ]; }
