@@ -39,7 +39,7 @@ USER_SRC := $(wildcard userspace/*.c) kernel/vdi_format.c
 USER_HDR := $(wildcard userspace/*.h userspace/sys/*.h) kernel/vdi_format.h \
 	kernel/uapi/linux/vdi.h
 
-.PHONY: all modules vdisetup test test-host test-vm demo lint clean
+.PHONY: all modules vdisetup test test-host test-vm demo lint install uninstall clean
 all: modules vdisetup
 
 modules: $(foreach k,$(KVERS),$(BUILD)/$(k)/vdi.ko)
@@ -100,6 +100,28 @@ demo: all
 # checkpatch --strict, sparse on every kernel, cppcheck and clang-tidy.
 lint:
 	@KVERS="$(KVERS)" tests/lint
+
+# make install [DESTDIR=...] [PREFIX=/usr/local]: the module for each kernel
+# built into /lib/modules/<kver>/updates (depmod when installing for real),
+# vdisetup, the udev rule and the uapi header.
+PREFIX ?= /usr/local
+INSTALLED := $(PREFIX)/sbin/vdisetup /etc/udev/rules.d/60-vdi.rules \
+	$(PREFIX)/include/linux/vdi.h
+install: all
+	@set -e; for k in $(KVERS); do \
+		install -D -m 644 $(BUILD)/$$k/vdi.ko $(DESTDIR)/lib/modules/$$k/updates/vdi.ko; \
+		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \
+	done
+	install -D -m 755 $(BUILD)/vdisetup $(DESTDIR)$(PREFIX)/sbin/vdisetup
+	install -D -m 644 udev/60-vdi.rules $(DESTDIR)/etc/udev/rules.d/60-vdi.rules
+	install -D -m 644 kernel/uapi/linux/vdi.h $(DESTDIR)$(PREFIX)/include/linux/vdi.h
+
+uninstall:
+	@set -e; for k in $(KVERS); do \
+		rm -f $(DESTDIR)/lib/modules/$$k/updates/vdi.ko; \
+		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \
+	done
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf $(BUILD)
