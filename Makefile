@@ -39,7 +39,7 @@ USER_SRC := $(wildcard userspace/*.c) kernel/vdi_format.c
 USER_HDR := $(wildcard userspace/*.h userspace/sys/*.h) kernel/vdi_format.h \
 	kernel/uapi/linux/vdi.h
 
-.PHONY: all modules vdisetup test test-host test-vm demo lint install uninstall clean
+.PHONY: all modules vdisetup test test-host test-vm demo bench lint install uninstall clean
 all: modules vdisetup
 
 modules: $(foreach k,$(KVERS),$(BUILD)/$(k)/vdi.ko)
@@ -96,6 +96,10 @@ test-vm:
 
 demo: all
 	@tests/vm/run --kernel $(firstword $(KVERS)) -- $(TOP)/tests/demo.sh
+
+# Not part of make test: speed is measured, never asserted by timing.
+bench: all
+	@bench/run $(KVERS)
 
 # checkpatch --strict, sparse on every kernel, cppcheck and clang-tidy.
 lint:
