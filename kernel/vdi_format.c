@@ -336,6 +336,31 @@ size_t vdi_map_seen_bytes(const struct vdi_header *h)
 }
 
 /**
+ * vdi_entry_check() - check one allocated block map entry
+ * @h: a header vdi_header_check() accepted
+ * @e: the entry, vdi_entry_allocated()
+ * @file_size: size of the image file in bytes
+ * @seen: the bitmap of vdi_map_check(); @e is marked in it
+ *
+ * The rules of vdi_map_check() for a single entry, for "vdisetup check",
+ * which reports every bad entry rather than the first.
+ *
+ * Return: VDI_OK or the reason the entry is bad.
+ */
+enum vdi_error vdi_entry_check(const struct vdi_header *h, u32 e,
+			       u64 file_size, unsigned long *seen)
+{
+	/* Range first: @seen has one bit per block of the image. */
+	if (e >= h->blocks_in_image)
+		return VDI_ERR_ENTRY_RANGE;
+	if (__test_and_set_bit(e, seen))
+		return VDI_ERR_ENTRY_DUPLICATE;
+	if (vdi_block_offset(h, e) + h->block_size > file_size)
+		return VDI_ERR_ENTRY_PAST_EOF;
+	return VDI_OK;
+}
+
+/**
  * vdi_map_check() - check a block map against its header and file
  * @h: a header vdi_header_check() accepted
  * @map: blocks_in_image entries in CPU order
@@ -356,6 +381,7 @@ enum vdi_error vdi_map_check(const struct vdi_header *h, const u32 *map,
 			     u64 file_size, unsigned long *seen,
 			     struct vdi_map_stats *st)
 {
+	enum vdi_error err;
 	u32 i, e;
 
 	memset(st, 0, sizeof(*st));
@@ -370,13 +396,9 @@ enum vdi_error vdi_map_check(const struct vdi_header *h, const u32 *map,
 			continue;
 		st->bad_index = i;
 		st->bad_entry = e;
-		/* Range first: @seen has one bit per block of the image. */
-		if (e >= h->blocks_in_image)
-			return VDI_ERR_ENTRY_RANGE;
-		if (__test_and_set_bit(e, seen))
-			return VDI_ERR_ENTRY_DUPLICATE;
-		if (vdi_block_offset(h, e) + h->block_size > file_size)
-			return VDI_ERR_ENTRY_PAST_EOF;
+		err = vdi_entry_check(h, e, file_size, seen);
+		if (err)
+			return err;
 		st->allocated++;
 		if (e >= st->next_free)
 			st->next_free = e + 1;

@@ -162,7 +162,10 @@ void vdi_header_encode(struct vdi_disk_header *d, const struct vdi_header *h);
 /* Header rules of QEMU and VirtualBox, plus the map's place in the file. */
 enum vdi_error vdi_header_check(const struct vdi_header *h, u64 file_size);
 
-/* Virtual size in bytes: disk_size rounded up to 512, as QEMU does. */
+/*
+ * Virtual size in bytes: disk_size rounded up to 512, as QEMU does. Only
+ * for a header vdi_header_check() accepted: a near-2^64 disk_size wraps.
+ */
 u64 vdi_virtual_size(const struct vdi_header *h);
 
 /* Bytes of the map on disk, rounded up to whole sectors. */
@@ -189,6 +192,13 @@ static inline bool vdi_entry_allocated(u32 entry)
 enum vdi_error vdi_map_check(const struct vdi_header *h, const u32 *map,
 			     u64 file_size, unsigned long *seen,
 			     struct vdi_map_stats *st);
+
+/*
+ * The same rules for one allocated entry @e, marking it in @seen: for
+ * callers that go on past a bad entry, as "vdisetup check" does.
+ */
+enum vdi_error vdi_entry_check(const struct vdi_header *h, u32 e,
+			       u64 file_size, unsigned long *seen);
 
 size_t vdi_map_seen_bytes(const struct vdi_header *h);
 

@@ -2,24 +2,217 @@
 /*
  * vdi: VirtualBox VDI images as block devices.
  *
- * Module entry points and the control node /dev/vdi-control.
+ * Module entry points, the idr of devices and the control node
+ * /dev/vdi-control: add a device, remove an unbound one, and attach an
+ * image to a free device (made if needed) in one call, so that no other
+ * process can take the device between "find a free one" and "bind it".
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/fs.h>
+#include <linux/idr.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/uaccess.h>
 
-#include <linux/vdi.h>
-
+#include "vdi.h"
 #include "vdi_compat.h"
+
+/* Device numbers stay below this; the extended dev_t space is 20 bits. */
+#define VDI_MAX_INDEX	BIT(MINORBITS)
+
+/* Protects vdi_idr and vdev->visible. */
+DEFINE_MUTEX(vdi_ctl_mutex);
+static DEFINE_IDR(vdi_idr);
+
+/**
+ * vdi_add_locked() - add a device
+ * @index: the device number, or -1 for the lowest free one
+ *
+ * An index whose name "vdiN" another driver already uses (a virtio
+ * partition) is skipped for -1 and refused with -EEXIST otherwise.
+ *
+ * Return: the device, visible to the control node, or an ERR_PTR.
+ */
+static struct vdi_device *vdi_add_locked(int index)
+{
+	struct vdi_device *vdev;
+	int id, start = 0;
+	int err;
+
+	lockdep_assert_held(&vdi_ctl_mutex);
+	/* VDI_MAX_INDEX is unsigned: compare only a non-negative index. */
+	if (index < -1 || (index >= 0 && index >= VDI_MAX_INDEX))
+		return ERR_PTR(-EINVAL);
+	vdev = vdi_dev_alloc();
+	if (IS_ERR(vdev))
+		return vdev;
+
+	if (index >= 0) {
+		id = idr_alloc(&vdi_idr, vdev, index, index + 1, GFP_KERNEL);
+		if (id == -ENOSPC)
+			id = -EEXIST;
+		if (id >= 0 && vdi_dev_name_taken(vdev, id)) {
+			idr_remove(&vdi_idr, id);
+			id = -EEXIST;
+		}
+	} else {
+		for (;;) {
+			id = idr_alloc(&vdi_idr, vdev, start, VDI_MAX_INDEX,
+				       GFP_KERNEL);
+			if (id < 0 || !vdi_dev_name_taken(vdev, id))
+				break;
+			idr_remove(&vdi_idr, id);
+			start = id + 1;
+		}
+	}
+	err = id;
+	if (id < 0)
+		goto out_free;
+	err = vdi_dev_add(vdev, id);
+	if (err) {
+		idr_remove(&vdi_idr, id);
+		goto out_free;
+	}
+	vdev->visible = true;
+	return vdev;
+
+out_free:
+	vdi_dev_free(vdev);
+	return ERR_PTR(err);
+}
+
+static int vdi_ctl_add(int index)
+{
+	struct vdi_device *vdev;
+
+	mutex_lock(&vdi_ctl_mutex);
+	vdev = vdi_add_locked(index);
+	mutex_unlock(&vdi_ctl_mutex);
+	return IS_ERR(vdev) ? PTR_ERR(vdev) : vdev->index;
+}
+
+/*
+ * Remove an unbound device nobody has open. It is hidden first, so the
+ * control node cannot hand it out, and leaves the idr only after
+ * del_gendisk, so its index (and name) cannot be reused before the old
+ * disk is gone.
+ */
+static int vdi_ctl_remove(int index)
+{
+	struct vdi_device *vdev;
+	int err = 0;
+
+	mutex_lock(&vdi_ctl_mutex);
+	vdev = index >= 0 ? idr_find(&vdi_idr, index) : NULL;
+	if (!vdev) {
+		err = -ENODEV;
+	} else if (!vdev->visible) {
+		err = -EBUSY;		/* being removed already */
+	} else {
+		mutex_lock(&vdev->lock);
+		if (vdev->state != VDI_STATE_UNBOUND ||
+		    disk_openers(vdev->disk) > 0)
+			err = -EBUSY;
+		else
+			vdev->deleting = true;
+		mutex_unlock(&vdev->lock);
+		if (!err)
+			vdev->visible = false;
+	}
+	mutex_unlock(&vdi_ctl_mutex);
+	if (err)
+		return err;
+
+	vdi_dev_del(vdev);
+	mutex_lock(&vdi_ctl_mutex);
+	idr_remove(&vdi_idr, index);
+	mutex_unlock(&vdi_ctl_mutex);
+	vdi_dev_put(vdev);
+	return 0;
+}
+
+/**
+ * vdi_ctl_attach() - bind an image to a free device, made if needed
+ * @argp: struct vdi_config; fd and flags in, index and reason out
+ *
+ * The image is read and checked before any lock is taken; choosing the
+ * device and binding it happen under vdi_ctl_mutex, and vdi_bind()
+ * re-checks under the device lock against a concurrent VDI_CONFIGURE.
+ *
+ * Return: the device index, or a negative errno.
+ */
+static int vdi_ctl_attach(struct vdi_config __user *argp)
+{
+	struct vdi_device *vdev = NULL;
+	struct vdi_image *img;
+	struct vdi_config cfg;
+	int id, err;
+
+	if (copy_from_user(&cfg, argp, sizeof(cfg)))
+		return -EFAULT;
+	err = vdi_config_check(&cfg);
+	if (err)
+		return err;
+
+	cfg.reason = 0;
+	img = vdi_image_get(cfg.fd, cfg.flags & VDI_FLAG_READ_ONLY,
+			    &cfg.reason);
+	if (IS_ERR(img)) {
+		err = PTR_ERR(img);
+		goto out;
+	}
+
+	mutex_lock(&vdi_ctl_mutex);
+	err = -EAGAIN;
+	idr_for_each_entry(&vdi_idr, vdev, id) {
+		if (!vdev->visible ||
+		    READ_ONCE(vdev->state) != VDI_STATE_UNBOUND)
+			continue;
+		err = vdi_bind(vdev, img, cfg.flags, true);
+		if (err != -EAGAIN)
+			break;
+	}
+	if (err == -EAGAIN) {
+		vdev = vdi_add_locked(-1);
+		if (IS_ERR(vdev))
+			err = PTR_ERR(vdev);
+		else
+			err = vdi_bind(vdev, img, cfg.flags, true);
+		if (err == -EAGAIN)
+			err = -EBUSY;	/* opened exclusively already */
+	}
+	if (!err)
+		cfg.index = vdev->index;
+	mutex_unlock(&vdi_ctl_mutex);
+	if (err)
+		vdi_image_free(img);
+out:
+	/* Also on failure: cfg.reason says why an image was refused. */
+	if (copy_to_user(argp, &cfg, sizeof(cfg)) && !err)
+		err = -EFAULT;
+	return err ? err : cfg.index;
+}
 
 static long vdi_control_ioctl(struct file *file, unsigned int cmd,
 			      unsigned long arg)
 {
-	return -ENOTTY;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	switch (cmd) {
+	case VDI_CTL_ADD:
+		return vdi_ctl_add((int)arg);
+	case VDI_CTL_REMOVE:
+		return vdi_ctl_remove((int)arg);
+	case VDI_CTL_ATTACH:
+		return vdi_ctl_attach((struct vdi_config __user *)arg);
+	default:
+		return -ENOTTY;
+	}
 }
 
+/* Integer arguments and a layout-identical structure: compat_ptr_ioctl. */
 static const struct file_operations vdi_control_fops = {
 	.owner		= THIS_MODULE,
 	.open		= nonseekable_open,
@@ -48,9 +241,21 @@ static int __init vdi_init(void)
 	return 0;
 }
 
+/*
+ * Every bound device holds a module reference and every opener one more,
+ * so by now all devices are unbound and closed: remove them without locks.
+ */
 static void __exit vdi_exit(void)
 {
+	struct vdi_device *vdev;
+	int id;
+
 	misc_deregister(&vdi_control);
+	idr_for_each_entry(&vdi_idr, vdev, id) {
+		vdi_dev_del(vdev);
+		vdi_dev_put(vdev);
+	}
+	idr_destroy(&vdi_idr);
 	pr_info("unloaded\n");
 }
 

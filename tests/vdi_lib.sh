@@ -58,6 +58,20 @@ vdi_cleanup()
 	rm -rf "$scratch"
 }
 
+# vdi_load: load the module unless it is loaded, the built one (VDI_KO)
+# before an installed one; /dev/vdi-control must then exist.
+vdi_load()
+{
+	if ! grep -q '^vdi ' /proc/modules; then
+		if [ -f "$ko" ]; then
+			insmod "$ko" || return 1
+		else
+			modprobe vdi || return 1
+		fi
+	fi
+	[ -c /dev/vdi-control ]
+}
+
 # vdi_setup [TOOL...]: root, the module, the tools the test needs, a scratch
 # directory (VDI_SCRATCH, default /tmp: a tmpfs in the VM).
 vdi_setup()
@@ -68,14 +82,8 @@ vdi_setup()
 	for t in "$@"; do
 		command -v "$t" >/dev/null || vdi_skip_all "$t is not installed"
 	done
-	if ! grep -q '^vdi ' /proc/modules; then
-		if [ -f "$ko" ]; then
-			insmod "$ko" || { echo "# insmod $ko failed"; exit 1; }
-		else
-			modprobe -q vdi || vdi_skip_all "no vdi module ($ko)"
-		fi
-	fi
-	[ -c /dev/vdi-control ] || { echo "# /dev/vdi-control missing after loading vdi"; exit 1; }
+	[ -f "$ko" ] || modprobe -q -n vdi || vdi_skip_all "no vdi module ($ko)"
+	vdi_load || { echo "# cannot load the vdi module"; exit 1; }
 	scratch=$(mktemp -d "${VDI_SCRATCH:-/tmp}/vdi-test.XXXXXX")
 	trap vdi_cleanup EXIT
 }

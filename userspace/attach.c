@@ -25,7 +25,7 @@
 
 #include <linux/vdi.h>
 
-#include "vdi_format.h"
+#include "util.h"
 #include "vdisetup.h"
 
 #define CONTROL_PATH	"/dev/" VDI_CONTROL_NAME
@@ -35,14 +35,10 @@ static int open_control(void)
 {
 	int fd = open(CONTROL_PATH, O_RDWR | O_CLOEXEC);
 
-	if (fd < 0) {
-		int err = errno;
-
+	if (fd < 0)
 		fprintf(stderr, "cannot open %s: %s%s\n", CONTROL_PATH,
-			strerror(err), err == ENOENT ?
+			strerror(errno), errno == ENOENT ?
 			" (is the vdi module loaded? try 'modprobe vdi')" : "");
-		errno = err;
-	}
 	return fd;
 }
 
@@ -71,339 +67,6 @@ static void dev_path(char *buf, size_t len, const char *dev)
 	else
 		snprintf(buf, len, "/dev/%s", dev);
 }
-
-/*
- * The kernel refused the image with format code @reason. Run the same
- * checks of the shared format code over the same open file to produce the
- * identical one-line text, offending value included; if the file now says
- * something else (it changed in between), print the kernel's reason alone.
- */
-static void explain_refusal(int fd, u32 reason, char *buf, size_t len)
-{
-	struct vdi_disk_header disk;
-	struct vdi_map_stats st;
-	struct vdi_header h;
-	enum vdi_error err;
-	unsigned long *seen = NULL;
-	u32 *map = NULL;
-	struct stat sb;
-	ssize_t n;
-	size_t map_len;
-
-	memset(&disk, 0, sizeof(disk));
-	memset(&st, 0, sizeof(st));
-	if (fstat(fd, &sb) < 0)
-		goto fallback;
-	n = pread(fd, &disk, sizeof(disk), 0);
-	if (n < 0)
-		goto fallback;
-	vdi_header_decode(&h, &disk);
-	err = vdi_header_check(&h, sb.st_size);
-	if (err == VDI_OK) {
-		map_len = (size_t)h.blocks_in_image * sizeof(*map);
-		map = malloc(map_len ? map_len : 1);
-		seen = calloc(1, vdi_map_seen_bytes(&h));
-		if (!map || !seen)
-			goto fallback;
-		n = pread(fd, map, map_len, h.offset_bmap);
-		if (n < 0 || (size_t)n != map_len)
-			goto fallback;
-		vdi_map_to_cpu(map, h.blocks_in_image);
-		err = vdi_map_check(&h, map, sb.st_size, seen, &st);
-	}
-	if ((u32)err != reason)
-		goto fallback;
-	vdi_explain(buf, len, err, &h, &st);
-	free(map);
-	free(seen);
-	return;
-fallback:
-	free(map);
-	free(seen);
-	snprintf(buf, len, "%s", vdi_strerror(reason));
-}
-
-static void attach_usage(FILE *out)
-{
-	fprintf(out,
-		"Usage:\n"
-		" vdisetup attach [options] FILE [DEV]\n"
-		"\nAttach the VDI image FILE to a free /dev/vdiN (chosen and bound by\n"
-		"the kernel in one step), or to DEV when given.\n"
-		"\nOptions:\n"
-		" -f, --find       attach to a free device (the default; for losetup users)\n"
-		"     --show       print the device name after attaching\n"
-		" -r, --read-only  attach read-only\n"
-		" -P, --partscan   scan the device for partitions (/dev/vdiNpM)\n"
-		"     --direct-io  use direct I/O on the backing file where possible\n"
-		"     --autoclear  detach automatically when the device is last closed\n"
-		" -h, --help       display this help\n"
-		"\nLike losetup, a FILE that cannot be opened for writing (read-only\n"
-		"file system, no write permission) is attached read-only.\n");
-}
-
-/* Bind @fd to @dev with VDI_CONFIGURE, adding the device if it is missing. */
-static int configure_dev(const char *dev, struct vdi_config *cfg)
-{
-	int rw = cfg->flags & VDI_FLAG_READ_ONLY ? O_RDONLY : O_RDWR;
-	char path[PATH_MAX];
-	long idx = dev_index(dev);
-	int dfd, ctl, ret;
-
-	dev_path(path, sizeof(path), dev);
-	dfd = open(path, rw | O_CLOEXEC);
-	if (dfd < 0 && errno == ENOENT && idx >= 0) {
-		ctl = open_control();
-		if (ctl < 0)
-			return -1;
-		ret = ioctl(ctl, VDI_CTL_ADD, idx);
-		close(ctl);
-		if (ret < 0 && errno != EEXIST)
-			return -1;
-		dfd = open(path, rw | O_CLOEXEC);
-	}
-	if (dfd < 0)
-		return -1;
-	ret = ioctl(dfd, VDI_CONFIGURE, cfg);
-	if (ret >= 0)
-		cfg->index = idx >= 0 ? (u32)idx : cfg->index;
-	close(dfd);
-	return ret;
-}
-
-int cmd_attach(int argc, char **argv)
-{
-	enum { OPT_SHOW = 256, OPT_DIRECT_IO, OPT_AUTOCLEAR };
-	static const struct option opts[] = {
-		{ "find",	no_argument, NULL, 'f' },
-		{ "show",	no_argument, NULL, OPT_SHOW },
-		{ "read-only",	no_argument, NULL, 'r' },
-		{ "partscan",	no_argument, NULL, 'P' },
-		{ "direct-io",	no_argument, NULL, OPT_DIRECT_IO },
-		{ "autoclear",	no_argument, NULL, OPT_AUTOCLEAR },
-		{ "help",	no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct vdi_config cfg;
-	const char *file, *dev;
-	char reason[256];
-	bool show = false;
-	int c, fd, ctl, ret, err;
-
-	memset(&cfg, 0, sizeof(cfg));
-	while ((c = getopt_long(argc, argv, "frPh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			break;
-		case OPT_SHOW:
-			show = true;
-			break;
-		case 'r':
-			cfg.flags |= VDI_FLAG_READ_ONLY;
-			break;
-		case 'P':
-			cfg.flags |= VDI_FLAG_PARTSCAN;
-			break;
-		case OPT_DIRECT_IO:
-			cfg.flags |= VDI_FLAG_DIRECT_IO;
-			break;
-		case OPT_AUTOCLEAR:
-			cfg.flags |= VDI_FLAG_AUTOCLEAR;
-			break;
-		case 'h':
-			attach_usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr, "Try 'vdisetup attach --help' for more information.\n");
-			return 1;
-		}
-	}
-	if (optind >= argc || argc - optind > 2) {
-		fprintf(stderr, "vdisetup attach: %s\n"
-			"Try 'vdisetup attach --help' for more information.\n",
-			optind >= argc ? "no image file given" : "too many arguments");
-		return 1;
-	}
-	file = argv[optind];
-	dev = argc - optind == 2 ? argv[optind + 1] : NULL;
-
-	fd = open(file, (cfg.flags & VDI_FLAG_READ_ONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (fd < 0 && !(cfg.flags & VDI_FLAG_READ_ONLY) &&
-	    (errno == EROFS || errno == EACCES)) {
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0)
-			cfg.flags |= VDI_FLAG_READ_ONLY;
-	}
-	if (fd < 0) {
-		fprintf(stderr, "%s: cannot open: %s\n", file, strerror(errno));
-		return 1;
-	}
-	cfg.fd = fd;
-
-	if (dev) {
-		ret = configure_dev(dev, &cfg);
-		err = errno;
-	} else {
-		ctl = open_control();
-		if (ctl < 0) {
-			close(fd);
-			return 1;
-		}
-		ret = ioctl(ctl, VDI_CTL_ATTACH, &cfg);
-		err = errno;
-		close(ctl);
-	}
-	if (ret < 0) {
-		if (cfg.reason)
-			explain_refusal(fd, cfg.reason, reason, sizeof(reason));
-		else
-			snprintf(reason, sizeof(reason), "%s", strerror(err));
-		fprintf(stderr, "%s: attach failed: %s\n", file, reason);
-		close(fd);
-		return 1;
-	}
-	close(fd);
-	if (show)
-		printf("/dev/vdi%u\n", cfg.index);
-	return 0;
-}
-
-/* Detach one device; prints the failure and returns -1. */
-static int detach_one(const char *dev)
-{
-	char path[PATH_MAX];
-	int fd, ret = -1;
-
-	int err;
-
-	dev_path(path, sizeof(path), dev);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ret = ioctl(fd, VDI_DETACH);
-		err = errno;
-		close(fd);
-		errno = err;
-	}
-	if (ret < 0)
-		fprintf(stderr, "%s: detach failed: %s\n", path, strerror(errno));
-	return ret;
-}
-
-/* Calls @fn on the name of every vdiN disk in sysfs, in index order. */
-static int for_each_vdi(int (*fn)(const char *name, void *arg), void *arg)
-{
-	struct dirent **names;
-	int i, n, ret = 0;
-
-	n = scandir(SYS_BLOCK, &names, NULL, versionsort);
-	if (n < 0) {
-		fprintf(stderr, "cannot read %s: %s\n", SYS_BLOCK, strerror(errno));
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		char attrs[PATH_MAX];
-		struct stat sb;
-
-		/* virtio's 9th disk is also "vdi": only ours have vdi/. */
-		snprintf(attrs, sizeof(attrs), SYS_BLOCK "/%s/vdi", names[i]->d_name);
-		if (dev_index(names[i]->d_name) >= 0 && !stat(attrs, &sb) &&
-		    fn(names[i]->d_name, arg) < 0)
-			ret = -1;
-		free(names[i]);
-	}
-	free(names);
-	return ret;
-}
-
-static int detach_if_bound(const char *name, void *arg)
-{
-	struct vdi_info *info = arg;
-	char path[PATH_MAX];
-	int fd, ret;
-
-	dev_path(path, sizeof(path), name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "%s: detach failed: %s\n", path, strerror(errno));
-		return -1;
-	}
-	memset(info, 0, sizeof(*info));
-	ret = ioctl(fd, VDI_GET_INFO, info);
-	close(fd);
-	if (ret < 0 || info->state != VDI_STATE_BOUND)
-		return 0;	/* unbound or being detached: nothing to do */
-	return detach_one(path);
-}
-
-static void detach_usage(FILE *out)
-{
-	fprintf(out,
-		"Usage:\n"
-		" vdisetup detach DEV...\n"
-		" vdisetup detach -a|--all\n"
-		"\nDetach the devices (/dev/vdiN or vdiN) from their images.\n"
-		"A device that is mounted or open fails with 'Device or resource busy'\n"
-		"unless it was attached with --autoclear.\n"
-		"\nOptions:\n"
-		" -a, --all   detach every attached device (also -D)\n"
-		" -h, --help  display this help\n");
-}
-
-int cmd_detach(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "all",	no_argument, NULL, 'a' },
-		{ "help",	no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct vdi_info *info;
-	bool all = false;
-	int c, i, ret = 0;
-
-	while ((c = getopt_long(argc, argv, "aDh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a':
-		case 'D':
-			all = true;
-			break;
-		case 'h':
-			detach_usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr, "Try 'vdisetup detach --help' for more information.\n");
-			return 1;
-		}
-	}
-	if (all == (optind < argc)) {
-		fprintf(stderr, "vdisetup detach: %s\n"
-			"Try 'vdisetup detach --help' for more information.\n",
-			all ? "--all takes no device names" : "no device given");
-		return 1;
-	}
-	if (all) {
-		info = malloc(sizeof(*info));
-		if (!info) {
-			fprintf(stderr, "vdisetup detach: %s\n", strerror(ENOMEM));
-			return 1;
-		}
-		ret = for_each_vdi(detach_if_bound, info);
-		free(info);
-		return ret < 0;
-	}
-	for (i = optind; i < argc; i++)
-		if (detach_one(argv[i]) < 0)
-			ret = 1;
-	return ret;
-}
-
-/* One attached device as sysfs shows it. */
-struct vdi_dev {
-	char name[64];
-	char back_file[VDI_PATH_MAX];
-	unsigned long long size;	/* bytes */
-	unsigned long long allocated;	/* bytes in allocated blocks */
-	unsigned int flags;		/* VDI_FLAG_*, READ_ONLY from /sys/block/vdiN/ro */
-};
 
 /* Reads a sysfs attribute of @name into @buf, trailing newline removed. */
 static int read_attr(const char *name, const char *attr, char *buf, size_t len)
@@ -442,36 +105,317 @@ static int read_attr_u64(const char *name, const char *attr,
 	return 0;
 }
 
-/*
- * vdi/flags: a number of VDI_FLAG_* bits, or their names separated by
- * spaces or commas ("read_only partscan autoclear direct_io").
- */
-static unsigned int parse_flags(const char *s)
+/* Calls @fn on the name of every vdiN disk in sysfs, in index order. */
+static int scan_vdi_disks(int (*fn)(const char *name, void *arg), void *arg)
 {
-	static const struct { const char *name; unsigned int flag; } names[] = {
-		{ "read_only", VDI_FLAG_READ_ONLY }, { "read-only", VDI_FLAG_READ_ONLY },
-		{ "ro", VDI_FLAG_READ_ONLY }, { "partscan", VDI_FLAG_PARTSCAN },
-		{ "autoclear", VDI_FLAG_AUTOCLEAR }, { "direct_io", VDI_FLAG_DIRECT_IO },
-		{ "direct-io", VDI_FLAG_DIRECT_IO }, { "dio", VDI_FLAG_DIRECT_IO },
-	};
-	unsigned int flags = 0;
-	char *end;
-	size_t i, n;
+	struct dirent **names;
+	int i, n, ret = 0;
 
-	flags = strtoul(s, &end, 0);
-	if (end != s && !*end)
-		return flags;
-	flags = 0;
-	while (*s) {
-		n = strcspn(s, " ,\t|");
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (strlen(names[i].name) == n && !strncmp(s, names[i].name, n))
-				flags |= names[i].flag;
-		s += n;
-		s += strspn(s, " ,\t|");
+	n = scandir(SYS_BLOCK, &names, NULL, versionsort);
+	if (n < 0) {
+		errmsg_sys(SYS_BLOCK, "cannot read");
+		return -1;
 	}
-	return flags;
+	for (i = 0; i < n; i++) {
+		char attrs[PATH_MAX];
+		struct stat sb;
+
+		/* virtio's 9th disk is also "vdi": only ours have vdi/. */
+		snprintf(attrs, sizeof(attrs), SYS_BLOCK "/%s/vdi", names[i]->d_name);
+		if (dev_index(names[i]->d_name) >= 0 && !stat(attrs, &sb) &&
+		    fn(names[i]->d_name, arg) < 0)
+			ret = -1;
+		free(names[i]);
+	}
+	free(names);
+	return ret;
 }
+
+/*
+ * The kernel refused the image with format code @reason. Run the same
+ * checks of the shared format code over the same open file to produce the
+ * identical one-line text, offending value included; if the file now says
+ * something else (it changed in between), print the kernel's reason alone.
+ */
+static void explain_refusal(int fd, u32 reason, char *buf, size_t len)
+{
+	struct vdi_disk_header disk = { 0 };
+	struct vdi_map_stats st = { 0 };
+	unsigned long *seen = NULL;
+	struct vdi_header h;
+	enum vdi_error err;
+	size_t map_len;
+	u32 *map = NULL;
+	u64 size;
+
+	if (fd_size(fd, &size) < 0 || pread_full(fd, &disk, sizeof(disk), 0) < 0)
+		goto fallback;
+	vdi_header_decode(&h, &disk);
+	err = vdi_header_check(&h, size);
+	if (err == VDI_OK) {
+		map_len = (size_t)h.blocks_in_image * sizeof(*map);
+		map = malloc(map_len);
+		seen = calloc(1, vdi_map_seen_bytes(&h));
+		if (!map || !seen ||
+		    pread_full(fd, map, map_len, h.offset_bmap) != (ssize_t)map_len)
+			goto fallback;
+		vdi_map_to_cpu(map, h.blocks_in_image);
+		err = vdi_map_check(&h, map, size, seen, &st);
+	}
+	if ((u32)err != reason)
+		goto fallback;
+	vdi_explain(buf, len, err, &h, &st);
+	free(map);
+	free(seen);
+	return;
+fallback:
+	free(map);
+	free(seen);
+	snprintf(buf, len, "%s", vdi_strerror(reason));
+}
+
+static void attach_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage:\n"
+		" vdisetup attach [options] FILE [DEV]\n"
+		"\nAttach the VDI image FILE to a free /dev/vdiN (chosen and bound by\n"
+		"the kernel in one step), or to DEV when given.\n"
+		"\nOptions:\n"
+		" -f, --find       attach to a free device (the default; for losetup users)\n"
+		"     --show       print the device name after attaching\n"
+		" -r, --read-only  attach read-only\n"
+		" -P, --partscan   scan the device for partitions (/dev/vdiNpM)\n"
+		"     --direct-io  use direct I/O on the backing file where possible\n"
+		"     --autoclear  detach automatically when the device is last closed\n"
+		" -h, --help       display this help\n"
+		"\nLike losetup, a FILE that cannot be opened for writing (read-only\n"
+		"file system, no write permission) is attached read-only.\n");
+}
+
+/*
+ * Bind cfg->fd to the device @path with VDI_CONFIGURE, adding the device
+ * through the control node if it does not exist yet.
+ */
+static int configure_dev(const char *path, struct vdi_config *cfg)
+{
+	int rw = cfg->flags & VDI_FLAG_READ_ONLY ? O_RDONLY : O_RDWR;
+	long idx = dev_index(path);
+	int dfd, ctl, ret;
+
+	dfd = open(path, rw | O_CLOEXEC);
+	if (dfd < 0 && errno == ENOENT && idx >= 0) {
+		ctl = open_control();
+		if (ctl < 0)
+			return -1;
+		ret = ioctl(ctl, VDI_CTL_ADD, idx);
+		close(ctl);
+		if (ret < 0 && errno != EEXIST)
+			return -1;
+		dfd = open(path, rw | O_CLOEXEC);
+	}
+	if (dfd < 0)
+		return -1;
+	ret = ioctl(dfd, VDI_CONFIGURE, cfg);
+	close(dfd);
+	return ret;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	enum { OPT_SHOW = 256, OPT_DIRECT_IO, OPT_AUTOCLEAR };
+	static const struct option opts[] = {
+		{ "find",	no_argument, NULL, 'f' },
+		{ "show",	no_argument, NULL, OPT_SHOW },
+		{ "read-only",	no_argument, NULL, 'r' },
+		{ "partscan",	no_argument, NULL, 'P' },
+		{ "direct-io",	no_argument, NULL, OPT_DIRECT_IO },
+		{ "autoclear",	no_argument, NULL, OPT_AUTOCLEAR },
+		{ "help",	no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char reason[256], dev[PATH_MAX] = "";
+	struct vdi_config cfg;
+	const char *file;
+	bool show = false;
+	int c, fd, ctl, ret, err;
+
+	memset(&cfg, 0, sizeof(cfg));
+	while ((c = getopt_long(argc, argv, "frPh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			break;
+		case OPT_SHOW:
+			show = true;
+			break;
+		case 'r':
+			cfg.flags |= VDI_FLAG_READ_ONLY;
+			break;
+		case 'P':
+			cfg.flags |= VDI_FLAG_PARTSCAN;
+			break;
+		case OPT_DIRECT_IO:
+			cfg.flags |= VDI_FLAG_DIRECT_IO;
+			break;
+		case OPT_AUTOCLEAR:
+			cfg.flags |= VDI_FLAG_AUTOCLEAR;
+			break;
+		case 'h':
+			attach_usage(stdout);
+			return 0;
+		default:
+			return usage_hint("attach");
+		}
+	}
+	if (optind >= argc || argc - optind > 2) {
+		fprintf(stderr, "vdisetup attach: %s\n", optind >= argc ?
+			"no image file given" : "too many arguments");
+		return usage_hint("attach");
+	}
+	file = argv[optind];
+	if (argc - optind == 2)
+		dev_path(dev, sizeof(dev), argv[optind + 1]);
+
+	fd = open(file, (cfg.flags & VDI_FLAG_READ_ONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0 && !(cfg.flags & VDI_FLAG_READ_ONLY) &&
+	    (errno == EROFS || errno == EACCES)) {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			cfg.flags |= VDI_FLAG_READ_ONLY;
+	}
+	if (fd < 0) {
+		errmsg_sys(file, "attach failed");
+		return 1;
+	}
+	cfg.fd = fd;
+
+	if (dev[0]) {
+		ret = configure_dev(dev, &cfg);
+		err = errno;
+	} else {
+		ctl = open_control();
+		if (ctl < 0) {
+			close(fd);
+			return 1;
+		}
+		ret = ioctl(ctl, VDI_CTL_ATTACH, &cfg);
+		err = errno;
+		close(ctl);
+	}
+	if (ret < 0) {
+		if (cfg.reason)
+			explain_refusal(fd, cfg.reason, reason, sizeof(reason));
+		else
+			snprintf(reason, sizeof(reason), "%s", strerror(err));
+		errmsg(file, "attach failed: %s", reason);
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	if (!dev[0])
+		snprintf(dev, sizeof(dev), "/dev/vdi%u", cfg.index);
+	if (show)
+		printf("%s\n", dev);
+	return 0;
+}
+
+/*
+ * Detach one device; prints the failure and returns -1. With @all, a
+ * device that is no longer bound (ENXIO: it was detached meanwhile, or an
+ * autoclear device went at its last close) is no failure.
+ */
+static int detach_one(const char *dev, bool all)
+{
+	char path[PATH_MAX];
+	int fd, err, ret = -1;
+
+	dev_path(path, sizeof(path), dev);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ret = ioctl(fd, VDI_DETACH);
+		err = errno;
+		close(fd);
+		errno = err;
+	}
+	if (ret < 0 && all && errno == ENXIO)
+		return 0;
+	if (ret < 0)
+		errmsg_sys(path, "detach failed");
+	return ret;
+}
+
+/*
+ * For detach -a: bound devices are those with a backing file in sysfs.
+ * Opening the device to ask would detach an autoclear device by itself.
+ */
+static int detach_if_bound(const char *name, void *arg)
+{
+	char file[VDI_PATH_MAX];
+
+	(void)arg;
+	if (read_attr(name, "vdi/backing_file", file, sizeof(file)) < 0 || !file[0])
+		return 0;
+	return detach_one(name, true);
+}
+
+static void detach_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage:\n"
+		" vdisetup detach DEV...\n"
+		" vdisetup detach -a|--all\n"
+		"\nDetach the devices (/dev/vdiN or vdiN) from their images.\n"
+		"A device that is mounted or open fails with 'Device or resource busy'\n"
+		"unless it was attached with --autoclear.\n"
+		"\nOptions:\n"
+		" -a, --all   detach every attached device (also -D)\n"
+		" -h, --help  display this help\n");
+}
+
+int cmd_detach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all",	no_argument, NULL, 'a' },
+		{ "help",	no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	bool all = false;
+	int c, i, ret = 0;
+
+	while ((c = getopt_long(argc, argv, "aDh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+		case 'D':
+			all = true;
+			break;
+		case 'h':
+			detach_usage(stdout);
+			return 0;
+		default:
+			return usage_hint("detach");
+		}
+	}
+	if (all ? optind < argc : optind >= argc) {
+		fprintf(stderr, "vdisetup detach: %s\n",
+			all ? "--all takes no device names" : "no device given");
+		return usage_hint("detach");
+	}
+	if (all)
+		return scan_vdi_disks(detach_if_bound, NULL) < 0;
+	for (i = optind; i < argc; i++)
+		if (detach_one(argv[i], false) < 0)
+			ret = 1;
+	return ret;
+}
+
+/* One attached device as sysfs shows it. */
+struct vdi_dev {
+	char name[64];
+	char back_file[VDI_PATH_MAX];
+	unsigned long long size;	/* bytes */
+	unsigned long long allocated;	/* bytes in allocated blocks */
+	unsigned int flags;		/* effective VDI_FLAG_* */
+};
 
 struct dev_list {
 	struct vdi_dev *devs;
@@ -481,13 +425,12 @@ struct dev_list {
 static int collect_dev(const char *name, void *arg)
 {
 	struct dev_list *list = arg;
-	unsigned long long sectors, ro, blocks, bsize;
+	unsigned long long sectors, blocks, bsize, flags;
 	struct vdi_dev *d, *grown;
-	char flags[256];
 
 	grown = realloc(list->devs, (list->count + 1) * sizeof(*d));
 	if (!grown) {
-		fprintf(stderr, "vdisetup list: %s\n", strerror(ENOMEM));
+		errmsg("vdisetup list", "%s", strerror(errno));
 		return -1;
 	}
 	list->devs = grown;
@@ -503,32 +446,11 @@ static int collect_dev(const char *name, void *arg)
 	if (!read_attr_u64(name, "vdi/allocated_blocks", &blocks) &&
 	    !read_attr_u64(name, "vdi/block_size", &bsize))
 		d->allocated = blocks * bsize;
-	if (!read_attr(name, "vdi/flags", flags, sizeof(flags)))
-		d->flags = parse_flags(flags) & ~VDI_FLAG_READ_ONLY;
-	if (!read_attr_u64(name, "ro", &ro) && ro)
-		d->flags |= VDI_FLAG_READ_ONLY;
+	/* The effective VDI_FLAG_* bits, as a number. */
+	if (!read_attr_u64(name, "vdi/flags", &flags))
+		d->flags = flags;
 	list->count++;
 	return 0;
-}
-
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", stdout);
-		else if (c == '\t')
-			fputs("\\t", stdout);
-		else if (c < 0x20 || c == 0x7f)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
 }
 
 static const char *json_bool(unsigned int flags, unsigned int flag)
@@ -545,9 +467,9 @@ static void list_json(const struct dev_list *list)
 		const struct vdi_dev *d = &list->devs[i];
 
 		printf("%s\n      {\n         \"name\": ", i ? "," : "");
-		json_string(d->name);
+		json_string(stdout, d->name);
 		printf(",\n         \"back-file\": ");
-		json_string(d->back_file);
+		json_string(stdout, d->back_file);
 		printf(",\n         \"size\": %llu,\n         \"allocated\": %llu,\n"
 		       "         \"ro\": %s,\n         \"partscan\": %s,\n"
 		       "         \"autoclear\": %s,\n         \"dio\": %s\n      }",
@@ -625,16 +547,14 @@ int cmd_list(int argc, char **argv)
 			list_usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "Try 'vdisetup list --help' for more information.\n");
-			return 1;
+			return usage_hint("list");
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "vdisetup list: unexpected argument '%s'\n"
-			"Try 'vdisetup list --help' for more information.\n", argv[optind]);
-		return 1;
+		fprintf(stderr, "vdisetup list: unexpected argument '%s'\n", argv[optind]);
+		return usage_hint("list");
 	}
-	ret = for_each_vdi(collect_dev, &list);
+	ret = scan_vdi_disks(collect_dev, &list);
 	if (ret == 0) {
 		if (json)
 			list_json(&list);

@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -41,19 +40,22 @@ struct create_opts {
 
 static void create_usage(FILE *out)
 {
+	char max[32];
+
+	format_size(max, sizeof(max), CREATE_MAX_SIZE);
 	fprintf(out,
 		"Usage:\n"
 		" vdisetup create [options] FILE SIZE\n"
 		"\nCreate a VDI image of SIZE bytes (K, M, G, T or KiB, MiB, ...\n"
 		"for powers of 1024; KB, MB, ... for powers of 1000). SIZE is a\n"
-		"multiple of 512 from 1 MiB to 64 TiB.\n"
+		"multiple of 512 from 1 MiB to %s.\n"
 		"\nOptions:\n"
 		" -s, --static          preallocate every block (a fixed image)\n"
 		" -u, --uuid UUID       image UUID (default: random)\n"
 		" -c, --comment TEXT    description stored in the header\n"
 		"                       (at most 255 bytes)\n"
 		" -f, --force           replace FILE if it exists\n"
-		" -h, --help            display this help\n");
+		" -h, --help            display this help\n", max);
 }
 
 /* A new random UUID in the header's byte order. */
@@ -168,7 +170,7 @@ static int parse_args(int argc, char **argv, struct create_opts *o)
 static void init_header(struct image *img, const struct create_opts *o)
 {
 	struct vdi_header *h = &img->h;
-	u32 blocks = DIV_ROUND_UP(o->size, VDI_DEFAULT_BLOCK_SIZE);
+	u32 blocks = div_round_up(o->size, VDI_DEFAULT_BLOCK_SIZE);
 
 	memset(&img->disk, 0, sizeof(img->disk));
 	memcpy(img->disk.banner, banner, sizeof(banner));
@@ -178,9 +180,9 @@ static void init_header(struct image *img, const struct create_opts *o)
 	h->header_size = VDI_HEADER_SIZE_PLUS;
 	h->image_type = o->fixed ? VDI_TYPE_FIXED : VDI_TYPE_NORMAL;
 	if (o->comment)
-		strcpy(h->comment, o->comment);
+		snprintf(h->comment, sizeof(h->comment), "%s", o->comment);
 	h->offset_bmap = CREATE_ALIGN;
-	h->offset_data = ALIGN_UP(CREATE_ALIGN + (u64)blocks * sizeof(u32),
+	h->offset_data = align_up(CREATE_ALIGN + (u64)blocks * sizeof(u32),
 				  CREATE_ALIGN);
 	h->legacy_sector_size = VDI_SECTOR_SIZE;
 	h->disk_size = o->size;
@@ -232,7 +234,8 @@ static int size_file(const struct image *img)
 		return 0;
 	if (errno != EOPNOTSUPP)
 		return -1;
-	errmsg(img->path, "cannot preallocate (not supported by the filesystem): the image is sparse");
+	errmsg(img->path, "cannot preallocate: %s; the image is sparse",
+	       strerror(errno));
 	return ftruncate(img->fd, end);
 }
 
@@ -247,8 +250,12 @@ static int fill_image(struct image *img)
 	return image_sync(img, "cannot write the image");
 }
 
-/* Remove a half-built image on Ctrl-C as well as on errors. */
-static const char *volatile cleanup_path;
+/*
+ * Remove a half-built image on Ctrl-C as well as on errors. Set before
+ * mkostemp() and cleared after the rename or unlink: calls the compiler
+ * cannot move the stores across.
+ */
+static const char *cleanup_path;
 
 static void cleanup_on_signal(int sig)
 {
@@ -362,7 +369,8 @@ static int sync_dir(const char *path, const char *dir)
 int cmd_create(int argc, char **argv)
 {
 	struct create_opts o = { 0 };
-	char *dir, *base, *tmp = NULL;
+	char *dcopy, *bcopy, *tmp = NULL;
+	const char *dir;
 	int ret;
 
 	ret = parse_args(argc, argv, &o);
@@ -373,11 +381,12 @@ int cmd_create(int argc, char **argv)
 		return 1;
 	}
 	/* POSIX dirname() and basename() may modify their argument. */
-	dir = strdup(o.path);
-	base = strdup(o.path);
+	dcopy = strdup(o.path);
+	bcopy = strdup(o.path);
+	dir = dcopy ? dirname(dcopy) : NULL;
 	/* The same directory, so that rename() is atomic. */
-	if (!dir || !base ||
-	    asprintf(&tmp, "%s/.%s.XXXXXX", dirname(dir), basename(base)) < 0) {
+	if (!dir || !bcopy ||
+	    asprintf(&tmp, "%s/.%s.XXXXXX", dir, basename(bcopy)) < 0) {
 		errmsg_sys(o.path, "cannot allocate memory");
 		tmp = NULL;
 		ret = 1;
@@ -386,7 +395,7 @@ int cmd_create(int argc, char **argv)
 		ret = build(&o, tmp) || sync_dir(o.path, dir) ? 1 : 0;
 	}
 	free(tmp);
-	free(base);
-	free(dir);
+	free(bcopy);
+	free(dcopy);
 	return ret;
 }

@@ -2,10 +2,7 @@
 /* vdisetup: image file access for the offline commands, see image.h. */
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <linux/fs.h>
 
 #include "image.h"
 #include "util.h"
@@ -13,16 +10,8 @@
 /* A VDI may live on a partition or a logical volume as well as in a file. */
 static int image_size(struct image *img)
 {
-	struct stat st;
-
-	if (fstat(img->fd, &st) < 0) {
-		errmsg_sys(img->path, "cannot stat");
-		return -1;
-	}
-	img->file_size = st.st_size;
-	if (S_ISBLK(st.st_mode) &&
-	    ioctl(img->fd, BLKGETSIZE64, &img->file_size) < 0) {
-		errmsg_sys(img->path, "cannot get device size");
+	if (fd_size(img->fd, &img->file_size) < 0) {
+		errmsg_sys(img->path, "cannot get the size");
 		return -1;
 	}
 	return 0;

@@ -106,13 +106,13 @@ static void field_uuid(struct fields *f, const char *label,
 }
 
 /* C/H/S as stored; the sector sizes are fields of their own. */
-static void field_chs(struct fields *f, const char *label,
-		      const __le32 chs[3])
+static void field_chs(struct fields *f, const char *label, __le32 c,
+		      __le32 h, __le32 s)
 {
 	char text[48];
 
-	snprintf(text, sizeof(text), "%u/%u/%u", le32_to_cpu(chs[0]),
-		 le32_to_cpu(chs[1]), le32_to_cpu(chs[2]));
+	snprintf(text, sizeof(text), "%u/%u/%u", le32_to_cpu(c),
+		 le32_to_cpu(h), le32_to_cpu(s));
 	field_str(f, label, text);
 }
 
@@ -169,14 +169,16 @@ static void info_raw(struct fields *f, const struct image *img)
 	field_hex(f, "flags", h->image_flags);
 	field_hex(f, "map offset", h->offset_bmap);
 	field_hex(f, "data offset", h->offset_data);
-	field_chs(f, "legacy geometry", &d->legacy_cylinders);
+	field_chs(f, "legacy geometry", d->legacy_cylinders,
+		  d->legacy_heads, d->legacy_sectors);
 	field_u64(f, "sector size", h->legacy_sector_size);
 	field_u64(f, "disk size", h->disk_size);
 	field_u64(f, "block extra", h->block_extra);
 	/* The logical geometry exists only in the 0x190 "plus" header. */
 	if (h->header_size < VDI_HEADER_SIZE_PLUS)
 		return;
-	field_chs(f, "lchs geometry", &d->lchs_cylinders);
+	field_chs(f, "lchs geometry", d->lchs_cylinders, d->lchs_heads,
+		  d->lchs_sectors);
 	field_u64(f, "lchs sector size", h->lchs_sector_size);
 }
 
@@ -185,7 +187,7 @@ int cmd_info(int argc, char **argv)
 	struct image img;
 	struct fields f;
 	enum vdi_error err;
-	const char *path;
+	const char *path = NULL;
 	bool json = false;
 	char why[160];
 	int ret;
@@ -236,22 +238,20 @@ struct extent {
 
 static void print_extent(const struct extent *e, bool json, bool first)
 {
+	char mapped[24] = "-";
+
 	if (!json) {
 		if (e->data)
-			printf("%#-16llx%#-16llx%#-16llxdata\n",
-			       (unsigned long long)e->start,
-			       (unsigned long long)e->length,
-			       (unsigned long long)e->offset);
-		else
-			printf("%#-16llx%#-16llx%-16szero\n",
-			       (unsigned long long)e->start,
-			       (unsigned long long)e->length, "-");
+			snprintf(mapped, sizeof(mapped), "%#llx",
+				 (unsigned long long)e->offset);
+		printf("%#-16llx%#-16llx%-16s%s\n", (unsigned long long)e->start,
+		       (unsigned long long)e->length, mapped,
+		       e->data ? "data" : "zero");
 		return;
 	}
-	printf("%s{ \"start\": %llu, \"length\": %llu, \"depth\": 0, "
-	       "\"present\": true, \"zero\": %s, \"data\": %s",
-	       first ? "[" : ",\n", (unsigned long long)e->start,
-	       (unsigned long long)e->length,
+	printf("%s{ \"start\": %llu, \"length\": %llu, ", first ? "[" : ",\n",
+	       (unsigned long long)e->start, (unsigned long long)e->length);
+	printf("\"depth\": 0, \"present\": true, \"zero\": %s, \"data\": %s",
 	       e->data ? "false" : "true", e->data ? "true" : "false");
 	if (e->data)
 		printf(", \"offset\": %llu", (unsigned long long)e->offset);
@@ -281,8 +281,10 @@ static void print_map(const struct image *img, const u32 *map, bool json)
 			cur.length += next.length;
 			continue;
 		}
-		if (cur.length)
-			print_extent(&cur, json, first), first = false;
+		if (cur.length) {
+			print_extent(&cur, json, first);
+			first = false;
+		}
 		cur = next;
 	}
 	print_extent(&cur, json, first);
@@ -314,7 +316,7 @@ static void warn_bad_map(const struct image *img, const u32 *map)
 int cmd_map(int argc, char **argv)
 {
 	struct image img;
-	const char *path;
+	const char *path = NULL;
 	bool json = false;
 	u32 *map = NULL;
 	int ret;

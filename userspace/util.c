@@ -5,8 +5,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
+#include <linux/fs.h>
 
 #include "util.h"
 
@@ -29,13 +32,6 @@ void errmsg_sys(const char *obj, const char *what)
 	errno = err;
 }
 
-int usage_hint(const char *cmd)
-{
-	fprintf(stderr, "Try 'vdisetup %s --help' for more information.\n",
-		cmd);
-	return 1;
-}
-
 /* The multiplier a suffix stands for, or 0 if it is not one. */
 static u64 size_suffix(const char *s)
 {
@@ -50,7 +46,7 @@ static u64 size_suffix(const char *s)
 		return 0;
 	if (!strcasecmp(s + 1, "B"))
 		base = 1000;
-	else if (s[1] && strcasecmp(s + 1, "iB"))
+	else if (s[1] && strcasecmp(s + 1, "iB") != 0)
 		return 0;
 	for (; u >= units; u--)
 		mult *= base;
@@ -101,19 +97,19 @@ void format_size(char *buf, size_t len, u64 bytes)
 
 void disk_uuid_unparse(const u8 disk[VDI_UUID_SIZE], char out[UUID_STR_LEN])
 {
-	uuid_t u;
+	u8 rfc[VDI_UUID_SIZE];
 
-	vdi_uuid_swap(u, disk);
-	uuid_unparse_lower(u, out);
+	vdi_uuid_swap(rfc, disk);
+	uuid_unparse_lower(rfc, out);
 }
 
 int disk_uuid_parse(const char *s, u8 disk[VDI_UUID_SIZE])
 {
-	uuid_t u;
+	u8 rfc[VDI_UUID_SIZE];
 
-	if (uuid_parse(s, u))
+	if (uuid_parse(s, rfc))
 		return -1;
-	vdi_uuid_swap(disk, u);
+	vdi_uuid_swap(disk, rfc);
 	return 0;
 }
 
@@ -295,4 +291,16 @@ void field_size(struct fields *f, const char *label, u64 bytes)
 	}
 	format_size(human, sizeof(human), bytes);
 	fprintf(f->out, "%s (%llu bytes)", human, (unsigned long long)bytes);
+}
+
+int fd_size(int fd, u64 *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	*size = st.st_size;
+	if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, size) < 0)
+		return -1;
+	return 0;
 }

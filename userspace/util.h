@@ -12,11 +12,19 @@
 
 #include "vdi_format.h"
 
-#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
-#define DIV_ROUND_UP(n, d)	(((n) + (d) - 1) / (d))
-#define ALIGN_UP(n, a)		(DIV_ROUND_UP(n, a) * (a))
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define KiB		1024ULL
 #define MiB		(1024 * KiB)
+
+static inline u64 div_round_up(u64 n, u64 d)
+{
+	return (n + d - 1) / d;
+}
+
+static inline u64 align_up(u64 n, u64 a)
+{
+	return div_round_up(n, a) * a;
+}
 
 /* "OBJ: MESSAGE" on stderr, the losetup form. */
 void errmsg(const char *obj, const char *fmt, ...)
@@ -29,7 +37,12 @@ void errmsg_sys(const char *obj, const char *what);
  * After getopt_long() has printed its complaint, or for a wrong number of
  * arguments: point at the command's --help. Returns 1, the exit status.
  */
-int usage_hint(const char *cmd);
+static inline int usage_hint(const char *cmd)
+{
+	fprintf(stderr, "Try 'vdisetup %s --help' for more information.\n",
+		cmd);
+	return 1;
+}
 
 /*
  * A size as losetup and qemu-img take it: plain bytes, or K, M, G, T, P, E
@@ -91,5 +104,11 @@ ssize_t pread_full(int fd, void *buf, size_t len, u64 off);
 
 /* pwrite() all of @buf: 0, or -1 with errno set. */
 int pwrite_full(int fd, const void *buf, size_t len, u64 off);
+
+/*
+ * Size of the regular file or block device open on @fd, as the kernel
+ * sees it (i_size): 0, or -1 with errno set.
+ */
+int fd_size(int fd, u64 *size);
 
 #endif /* VDISETUP_UTIL_H */

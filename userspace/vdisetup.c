@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
 #include "vdisetup.h"
 
 struct command {
@@ -18,7 +19,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "create", cmd_create, "create FILE SIZE [--static] [--uuid U] [--comment TEXT] [--force]" },
+	{ "create", cmd_create, "create FILE SIZE [--static] [--uuid U] [--comment C] [--force]" },
 	{ "info",   cmd_info,   "info FILE [--json]" },
 	{ "check",  cmd_check,  "check FILE [--repair] [--json]" },
 	{ "map",    cmd_map,    "map FILE [--json]" },
@@ -33,7 +34,7 @@ static void usage(FILE *out)
 	size_t i;
 
 	fprintf(out, "Usage:\n");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(out, " vdisetup %s\n", commands[i].summary);
 	fprintf(out, "\nCreate VirtualBox VDI images and attach them as /dev/vdiN.\n"
 		"\nOptions:\n"
@@ -58,7 +59,7 @@ int main(int argc, char **argv)
 		printf("vdisetup from vdiblk %s\n", VDI_VERSION);
 		return 0;
 	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
 	fprintf(stderr, "vdisetup: unknown command '%s'\n"

@@ -3,11 +3,11 @@
 #ifndef VDISETUP_H
 #define VDISETUP_H
 
-/* image.c: offline work on image files */
-int cmd_create(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-int cmd_check(int argc, char **argv);
-int cmd_map(int argc, char **argv);
+/* Offline work on image files (through image.h) */
+int cmd_create(int argc, char **argv);		/* create.c */
+int cmd_info(int argc, char **argv);		/* inspect.c */
+int cmd_check(int argc, char **argv);		/* check.c */
+int cmd_map(int argc, char **argv);		/* inspect.c */
 
 /* attach.c: devices, through /dev/vdi-control and /dev/vdiN */
 int cmd_attach(int argc, char **argv);

@@ -17,7 +17,13 @@ if ! out=$(make -s -C "$top" fuzz-build 2>&1); then
 fi
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-tap_check fuzz_smoke "$fuzzer" -max_total_time=30 -timeout=10 \
+if out=$("$fuzzer" -max_total_time=30 -timeout=10 \
 	-artifact_prefix="$top/build/fuzz/smoke-" "$corpus" \
-	"$top/tests/fuzz/corpus"
+	"$top/tests/fuzz/corpus" 2>&1); then
+	tap_ok fuzz_smoke
+	printf '%s\n' "$out" | grep '^Done' | sed 's/^/# /'
+else
+	tap_fail fuzz_smoke "the fuzzer found a problem"
+	printf '%s\n' "$out" | tail -40 | sed 's/^/# /'
+fi
 tap_done

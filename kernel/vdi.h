@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vdi: VirtualBox VDI images as block devices - driver-private structures.
+ *
+ * Locking, outermost first:
+ *   vdi_ctl_mutex	the idr of devices; control ioctls (vdi_main.c)
+ *   disk->open_mutex	taken by the block layer around ->open/->release
+ *   vdev->lock		device state, flags and the image pointer
+ *   vdi_bound_lock	the list of bound devices (exclusive backing files)
+ * and, independent of all of them, img->map_lock, taken only by the I/O
+ * worker (allocation, flush) and at unbind when no I/O can be in flight.
+ * The I/O path never takes vdev->lock: bind and unbind publish and retract
+ * the image while no request can be using it (see vdi_dev.c).
+ */
+#ifndef VDI_H
+#define VDI_H
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/fs.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/workqueue.h>
+
+#include <linux/vdi.h>
+
+#include "vdi_format.h"
+
+/* The map is written in 512-byte sectors of 128 entries. */
+#define VDI_MAP_SECTOR_SHIFT	7
+
+/**
+ * struct vdi_image - an open, validated image
+ * @file: the backing file (our own reference)
+ * @h: the header in CPU order; blocks_allocated is refreshed at flush
+ * @raw: the header sector as read, the base of every header write
+ * @map: blocks_in_image entries in CPU order. Read without a lock (the
+ *	entry is published with a release store once its data is written);
+ *	changed only under @map_lock.
+ * @block_shift: log2 of the block size
+ * @read_only: no write reaches the file
+ * @old_gfp_mask: the backing mapping's gfp mask before we restricted it
+ * @map_lock: serializes allocations and metadata writes
+ * @next_free: index the next allocated data block gets
+ * @allocated: allocated entries, for sysfs and VDI_GET_INFO
+ * @meta_dirty: map sectors and header must be written at the next flush
+ * @dirty: bitmap of map sectors changed since the last flush
+ * @buf: a page for converting map sectors to disk order
+ * @bound_node: entry in the list of bound images (vdi_bound_lock)
+ */
+struct vdi_image {
+	struct file		*file;
+	struct vdi_header	h;
+	struct vdi_disk_header	raw;
+	u32			*map;
+	unsigned int		block_shift;
+	bool			read_only;
+	gfp_t			old_gfp_mask;
+
+	struct mutex		map_lock;	/* allocation, metadata */
+	u32			next_free;
+	u32			allocated;
+	bool			meta_dirty;
+	unsigned long		*dirty;
+	void			*buf;
+	struct list_head	bound_node;
+};
+
+/**
+ * struct vdi_device - one /dev/vdiN
+ * @index: N
+ * @disk: the gendisk; freeing it (vdi_free_disk) frees this structure
+ * @tag_set: the blk-mq tag set, one hardware queue
+ * @wq: the workqueue every request is handled on
+ * @lock: protects @state, @flags, @deleting and changes of @img
+ * @state: VDI_STATE_*
+ * @flags: effective VDI_FLAG_* while bound
+ * @deleting: being removed; opens and binds are refused
+ * @img: the image while bound; the I/O path reads it without @lock
+ * @visible: may be handed out by the control device (under vdi_ctl_mutex)
+ */
+struct vdi_device {
+	int			index;
+	struct gendisk		*disk;
+	struct blk_mq_tag_set	tag_set;
+	struct workqueue_struct	*wq;
+
+	struct mutex		lock;		/* state, flags, img */
+	u32			state;
+	u32			flags;
+	bool			deleting;
+	struct vdi_image	*img;
+	bool			visible;
+};
+
+/**
+ * struct vdi_cmd - per-request data (the blk-mq PDU)
+ * @work: the request's work item on vdev->wq
+ * @bvec: the request's segments gathered from several bios, or NULL
+ */
+struct vdi_cmd {
+	struct work_struct	work;
+	struct bio_vec		*bvec;
+};
+
+/* vdi_main.c */
+extern struct mutex vdi_ctl_mutex;
+
+/* vdi_dev.c */
+struct vdi_device *vdi_dev_alloc(void);
+int vdi_dev_add(struct vdi_device *vdev, int index);
+void vdi_dev_free(struct vdi_device *vdev);
+void vdi_dev_del(struct vdi_device *vdev);
+void vdi_dev_put(struct vdi_device *vdev);
+bool vdi_dev_name_taken(struct vdi_device *vdev, int index);
+int vdi_config_check(const struct vdi_config *cfg);
+struct vdi_image *vdi_image_get(int fd, bool read_only, u32 *reason);
+int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
+	     bool claim);
+
+/* vdi_io.c */
+extern const struct blk_mq_ops vdi_mq_ops;
+int vdi_file_rw(struct vdi_image *img, u32 entry, u32 off,
+		struct iov_iter *iter);
+
+/* vdi_map.c */
+struct vdi_image *vdi_image_open(struct file *file, bool read_only,
+				 u32 *reason);
+void vdi_image_free(struct vdi_image *img);
+int vdi_image_flush(struct vdi_image *img);
+int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
+		    struct iov_iter *iter, u32 *entry);
+
+/* Entry of virtual block @blk; no lock needed. */
+static inline u32 vdi_map_get(struct vdi_image *img, u32 blk)
+{
+	/* Pairs with vdi_alloc_write(): a new entry's data is written. */
+	return smp_load_acquire(&img->map[blk]);
+}
+
+#endif /* VDI_H */

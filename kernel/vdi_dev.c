@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vdi: one /dev/vdiN - gendisk and tag set lifetime, open and release, the
+ * per-device ioctls, binding an image and unbinding it, sysfs.
+ *
+ * Detach works as loop's does since Linux 6.11: VDI_DETACH only marks the
+ * device (rundown), and the image is unbound in ->release when the last
+ * opener goes. By then the block layer has written back and dropped the
+ * device's page cache and no request is in flight, so there is never I/O
+ * against a half-detached device. A device open by anyone besides the
+ * caller (a mount, another process) refuses VDI_DETACH with -EBUSY, unless
+ * it was attached with VDI_FLAG_AUTOCLEAR: then it goes at the last close.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/file.h>
+#include <linux/kdev_t.h>
+#include <linux/module.h>
+#include <linux/namei.h>
+#include <linux/pagemap.h>
+#include <linux/slab.h>
+#include <linux/stat.h>
+#include <linux/uaccess.h>
+
+#include "vdi.h"
+#include "vdi_compat.h"
+
+#define VDI_QUEUE_DEPTH	128
+
+/* Bound images, to refuse binding one backing file twice. */
+static LIST_HEAD(vdi_bound_list);
+static DEFINE_MUTEX(vdi_bound_lock);
+
+static const struct block_device_operations vdi_fops;
+
+/* ---------------------------------------------------------------- sysfs */
+
+static struct vdi_device *vdi_dev_of(struct device *dev)
+{
+	return dev_to_disk(dev)->private_data;
+}
+
+/* Every attribute reads empty while the device is unbound. */
+static ssize_t vdi_backing_file_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct vdi_device *vdev = vdi_dev_of(dev);
+	ssize_t ret = 0;
+	char *p;
+
+	mutex_lock(&vdev->lock);
+	if (vdev->img) {
+		p = file_path(vdev->img->file, buf, PAGE_SIZE - 1);
+		if (IS_ERR(p)) {
+			ret = PTR_ERR(p);
+		} else {
+			ret = strlen(p);
+			memmove(buf, p, ret);
+			buf[ret++] = '\n';
+			buf[ret] = '\0';
+		}
+	}
+	mutex_unlock(&vdev->lock);
+	return ret;
+}
+
+static ssize_t vdi_uuid_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	struct vdi_device *vdev = vdi_dev_of(dev);
+	u8 uuid[VDI_UUID_SIZE];
+	ssize_t ret = 0;
+
+	mutex_lock(&vdev->lock);
+	if (vdev->img) {
+		vdi_uuid_swap(uuid, vdev->img->h.uuid_image);
+		ret = sysfs_emit(buf, "%pUb\n", uuid);
+	}
+	mutex_unlock(&vdev->lock);
+	return ret;
+}
+
+static ssize_t vdi_allocated_blocks_show(struct device *dev,
+					 struct device_attribute *attr,
+					 char *buf)
+{
+	struct vdi_device *vdev = vdi_dev_of(dev);
+	ssize_t ret = 0;
+
+	mutex_lock(&vdev->lock);
+	if (vdev->img)
+		ret = sysfs_emit(buf, "%u\n", READ_ONCE(vdev->img->allocated));
+	mutex_unlock(&vdev->lock);
+	return ret;
+}
+
+static ssize_t vdi_block_size_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct vdi_device *vdev = vdi_dev_of(dev);
+	ssize_t ret = 0;
+
+	mutex_lock(&vdev->lock);
+	if (vdev->img)
+		ret = sysfs_emit(buf, "%u\n", vdev->img->h.block_size);
+	mutex_unlock(&vdev->lock);
+	return ret;
+}
+
+/* The effective VDI_FLAG_* bits, as a hexadecimal number. */
+static ssize_t vdi_flags_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct vdi_device *vdev = vdi_dev_of(dev);
+	ssize_t ret = 0;
+
+	mutex_lock(&vdev->lock);
+	if (vdev->img)
+		ret = sysfs_emit(buf, "0x%x\n", vdev->flags);
+	mutex_unlock(&vdev->lock);
+	return ret;
+}
+
+static struct device_attribute vdi_attr_backing_file =
+	__ATTR(backing_file, 0444, vdi_backing_file_show, NULL);
+static struct device_attribute vdi_attr_uuid =
+	__ATTR(uuid, 0444, vdi_uuid_show, NULL);
+static struct device_attribute vdi_attr_allocated_blocks =
+	__ATTR(allocated_blocks, 0444, vdi_allocated_blocks_show, NULL);
+static struct device_attribute vdi_attr_block_size =
+	__ATTR(block_size, 0444, vdi_block_size_show, NULL);
+static struct device_attribute vdi_attr_flags =
+	__ATTR(flags, 0444, vdi_flags_show, NULL);
+
+static struct attribute *vdi_attrs[] = {
+	&vdi_attr_backing_file.attr,
+	&vdi_attr_uuid.attr,
+	&vdi_attr_allocated_blocks.attr,
+	&vdi_attr_block_size.attr,
+	&vdi_attr_flags.attr,
+	NULL,
+};
+
+static const struct attribute_group vdi_attr_group = {
+	.name	= "vdi",
+	.attrs	= vdi_attrs,
+};
+
+/* Created with the disk, so udev never sees the disk without them. */
+static const struct attribute_group *vdi_attr_groups[] = {
+	&vdi_attr_group,
+	NULL,
+};
+
+/* ------------------------------------------------------ device lifetime */
+
+/**
+ * vdi_dev_alloc() - a device with its tag set and disk, not yet added
+ *
+ * Return: the device or an ERR_PTR.
+ */
+struct vdi_device *vdi_dev_alloc(void)
+{
+	struct vdi_device *vdev;
+	struct gendisk *disk;
+	int err;
+
+	vdev = kzalloc(sizeof(*vdev), GFP_KERNEL);
+	if (!vdev)
+		return ERR_PTR(-ENOMEM);
+	mutex_init(&vdev->lock);
+	vdev->index = -1;
+
+	/*
+	 * STACKING: completions depend on the backing file's device, so
+	 * blk-mq must not wait for them on CPU hotplug. No scheduler by
+	 * default: the backing file's device has its own.
+	 */
+	vdev->tag_set.ops = &vdi_mq_ops;
+	vdev->tag_set.nr_hw_queues = 1;
+	vdev->tag_set.queue_depth = VDI_QUEUE_DEPTH;
+	vdev->tag_set.numa_node = NUMA_NO_NODE;
+	vdev->tag_set.cmd_size = sizeof(struct vdi_cmd);
+	vdev->tag_set.flags = BLK_MQ_F_STACKING | BLK_MQ_F_NO_SCHED_BY_DEFAULT |
+			      VDI_MQ_F_MERGE;
+	vdev->tag_set.driver_data = vdev;
+	err = blk_mq_alloc_tag_set(&vdev->tag_set);
+	if (err)
+		goto out_free;
+
+	disk = vdi_alloc_disk(&vdev->tag_set, vdev);
+	if (IS_ERR(disk)) {
+		err = PTR_ERR(disk);
+		goto out_tag_set;
+	}
+	/* major, first_minor and minors 0: dynamic numbers, partitions too. */
+	disk->fops = &vdi_fops;
+	disk->private_data = vdev;
+	disk->events = DISK_EVENT_MEDIA_CHANGE;
+	disk->event_flags = DISK_EVENT_FLAG_UEVENT;
+	/* Partitions are scanned only for VDI_FLAG_PARTSCAN. */
+	set_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
+	vdev->disk = disk;
+	return vdev;
+
+out_tag_set:
+	blk_mq_free_tag_set(&vdev->tag_set);
+out_free:
+	kfree(vdev);
+	return ERR_PTR(err);
+}
+
+/**
+ * vdi_dev_name_taken() - is "vdi<index>" already a block device name?
+ * @vdev: an allocated device (its disk knows the block class)
+ * @index: the candidate index
+ *
+ * A guest with nine or more virtio disks has "vdi" and its partitions
+ * "vdi1", "vdi2", ...: adding a disk of the same name would fail with a
+ * duplicate sysfs name and a kernel warning.
+ *
+ * Return: true when the name is in use.
+ */
+bool vdi_dev_name_taken(struct vdi_device *vdev, int index)
+{
+	char name[DISK_NAME_LEN];
+	struct device *dev;
+
+	snprintf(name, sizeof(name), "vdi%d", index);
+	dev = class_find_device_by_name(disk_to_dev(vdev->disk)->class, name);
+	if (!dev)
+		return false;
+	put_device(dev);
+	return true;
+}
+
+/**
+ * vdi_dev_add() - name the device @index and make it visible
+ * @vdev: from vdi_dev_alloc()
+ * @index: the device number
+ *
+ * On failure the caller frees the device with vdi_dev_free().
+ *
+ * Return: 0 or a negative errno.
+ */
+int vdi_dev_add(struct vdi_device *vdev, int index)
+{
+	struct gendisk *disk = vdev->disk;
+	int err;
+
+	vdev->index = index;
+	vdev->wq = alloc_workqueue("vdi%d", WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
+				   index);
+	if (!vdev->wq)
+		return -ENOMEM;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "vdi%d", index);
+	err = device_add_disk(NULL, disk, vdi_attr_groups);
+	if (err) {
+		destroy_workqueue(vdev->wq);
+		vdev->wq = NULL;
+	}
+	return err;
+}
+
+/**
+ * vdi_dev_free() - free a device that was never added
+ * @vdev: the device
+ *
+ * The disk goes first: a disk that was never added tears its queue down
+ * when released, which still needs the tag set.
+ */
+void vdi_dev_free(struct vdi_device *vdev)
+{
+	put_disk(vdev->disk);
+	blk_mq_free_tag_set(&vdev->tag_set);
+	mutex_destroy(&vdev->lock);
+	kfree(vdev);
+}
+
+/**
+ * vdi_dev_del() - take an added, unbound device out of the system
+ * @vdev: the device; still allocated until vdi_dev_put()
+ *
+ * del_gendisk() exits the queue of an added disk, so the tag set can go
+ * right after it.
+ */
+void vdi_dev_del(struct vdi_device *vdev)
+{
+	del_gendisk(vdev->disk);
+	blk_mq_free_tag_set(&vdev->tag_set);
+}
+
+/**
+ * vdi_dev_put() - drop the driver's reference to a deleted device
+ * @vdev: the device; freed by vdi_free_disk() when the last reference to
+ *	its disk goes, so a racing opener never sees freed memory
+ */
+void vdi_dev_put(struct vdi_device *vdev)
+{
+	put_disk(vdev->disk);
+}
+
+static void vdi_free_disk(struct gendisk *disk)
+{
+	struct vdi_device *vdev = disk->private_data;
+
+	destroy_workqueue(vdev->wq);
+	mutex_destroy(&vdev->lock);
+	kfree(vdev);
+}
+
+/* ------------------------------------------------------ bind and unbind */
+
+int vdi_config_check(const struct vdi_config *cfg)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
+		if (cfg->reserved[i])
+			return -EINVAL;
+	if (cfg->flags & ~VDI_FLAGS_SETTABLE)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Our own open of the file the caller passed, without O_APPEND (every
+ * write would land at the end of the file) and O_DIRECT (direct I/O is
+ * not supported yet; buffered I/O has no alignment rules), when the
+ * caller's open has either.
+ */
+static struct file *vdi_reopen(struct file *file)
+{
+	const int strip = O_APPEND | O_DIRECT;
+
+	if (!(file->f_flags & strip))
+		return get_file(file);
+	return dentry_open(&file->f_path, file->f_flags & ~strip,
+			   file->f_cred);
+}
+
+/**
+ * vdi_image_get() - open and validate the image behind a descriptor
+ * @fd: the caller's descriptor of the backing file
+ * @read_only: attach read-only (also when @fd is not open for writing)
+ * @reason: set when the format code refuses the image
+ *
+ * A regular file or a block device; not one of our own devices, whose
+ * I/O would be served by the workqueue waiting for it.
+ *
+ * Return: the image or an ERR_PTR.
+ */
+struct vdi_image *vdi_image_get(int fd, bool read_only, u32 *reason)
+{
+	struct vdi_image *img;
+	struct file *file, *own;
+	struct inode *inode;
+
+	file = fget(fd);
+	if (!file)
+		return ERR_PTR(-EBADF);
+	inode = file->f_mapping->host;
+	img = ERR_PTR(-EBADF);
+	if (!(file->f_mode & FMODE_READ))
+		goto out;
+	img = ERR_PTR(-EINVAL);
+	if (S_ISBLK(inode->i_mode)) {
+		if (I_BDEV(inode)->bd_disk->fops == &vdi_fops)
+			goto out;
+	} else if (!S_ISREG(inode->i_mode)) {
+		goto out;
+	}
+	if (!(file->f_mode & FMODE_WRITE) || !file->f_op->write_iter)
+		read_only = true;
+
+	own = vdi_reopen(file);
+	if (IS_ERR(own)) {
+		img = ERR_CAST(own);
+		goto out;
+	}
+	img = vdi_image_open(own, read_only, reason);
+	fput(own);
+out:
+	fput(file);
+	return img;
+}
+
+/* Claims @img's backing file; -EBUSY when a device has it already. */
+static int vdi_bound_add(struct vdi_image *img)
+{
+	struct inode *inode = img->file->f_mapping->host;
+	struct vdi_image *other;
+	int err = 0;
+
+	mutex_lock(&vdi_bound_lock);
+	list_for_each_entry(other, &vdi_bound_list, bound_node) {
+		if (other->file->f_mapping->host == inode) {
+			err = -EBUSY;
+			break;
+		}
+	}
+	if (!err)
+		list_add(&img->bound_node, &vdi_bound_list);
+	mutex_unlock(&vdi_bound_lock);
+	return err;
+}
+
+static void vdi_bound_del(struct vdi_image *img)
+{
+	mutex_lock(&vdi_bound_lock);
+	list_del_init(&img->bound_node);
+	mutex_unlock(&vdi_bound_lock);
+}
+
+static void vdi_rescan(struct vdi_device *vdev)
+{
+	struct gendisk *disk = vdev->disk;
+	int err;
+
+	mutex_lock(&disk->open_mutex);
+	err = bdev_disk_changed(disk, false);
+	mutex_unlock(&disk->open_mutex);
+	if (err)
+		pr_warn("%s: partition scan failed: %d\n", disk->disk_name, err);
+}
+
+/**
+ * vdi_bind() - attach an open image to an unbound device
+ * @vdev: the device
+ * @img: from vdi_image_get(); owned by the device on success
+ * @flags: VDI_FLAG_* as asked for
+ * @claim: claim the device for the bind, because the caller does not hold
+ *	it open exclusively; whoever does hold it exclusively keeps it
+ *
+ * Nothing here reads the image or can run out of memory, so the control
+ * device can call this under vdi_ctl_mutex to hand out a free device.
+ *
+ * Return: 0; -EAGAIN when the device is not free; -EBUSY when the backing
+ * file is bound to another device; or another negative errno.
+ */
+int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
+	     bool claim)
+{
+	struct address_space *mapping = img->file->f_mapping;
+	struct gendisk *disk = vdev->disk;
+	bool partscan;
+	int err;
+
+	if (claim && vdi_prepare_to_claim(disk->part0, vdi_bind))
+		return -EAGAIN;
+
+	mutex_lock(&vdev->lock);
+	err = -EAGAIN;
+	if (vdev->state != VDI_STATE_UNBOUND || vdev->deleting)
+		goto out_unlock;
+	err = vdi_bound_add(img);
+	if (err)
+		goto out_unlock;
+	/* Unbound, capacity 0: no request to wait for, no freeze needed. */
+	err = vdi_set_block_limits(disk->queue,
+				   img->h.block_size >> SECTOR_SHIFT);
+	if (err) {
+		vdi_bound_del(img);
+		goto out_unlock;
+	}
+
+	flags &= ~VDI_FLAG_DIRECT_IO;		/* buffered I/O only, for now */
+	if (img->read_only)
+		flags |= VDI_FLAG_READ_ONLY;
+	partscan = flags & VDI_FLAG_PARTSCAN;
+
+	/* One change uevent for the whole reconfiguration, as loop does. */
+	dev_set_uevent_suppress(disk_to_dev(disk), 1);
+	vdi_media_changed(disk);	/* drops pages of an earlier image */
+	set_disk_ro(disk, img->read_only);
+	/* Page cache of the backing file must not recurse into fs or I/O. */
+	img->old_gfp_mask = mapping_gfp_mask(mapping);
+	mapping_set_gfp_mask(mapping,
+			     img->old_gfp_mask & ~(__GFP_IO | __GFP_FS));
+	vdev->flags = flags;
+	/* Pairs with the acquire in vdi_handle_rq(): an image seen is whole. */
+	smp_store_release(&vdev->img, img);
+	vdev->state = VDI_STATE_BOUND;
+	set_capacity_and_notify(disk, vdi_virtual_size(&img->h) >> SECTOR_SHIFT);
+	if (partscan)
+		clear_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
+	dev_set_uevent_suppress(disk_to_dev(disk), 0);
+	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
+	/* A bound device pins the module even when nobody has it open. */
+	__module_get(THIS_MODULE);
+	mutex_unlock(&vdev->lock);
+
+	if (claim)
+		bd_abort_claiming(disk->part0, vdi_bind);
+	if (partscan)
+		vdi_rescan(vdev);
+	return 0;
+
+out_unlock:
+	mutex_unlock(&vdev->lock);
+	if (claim)
+		bd_abort_claiming(disk->part0, vdi_bind);
+	return err;
+}
+
+/**
+ * vdi_unbind() - detach the image at the last close
+ * @vdev: a device in rundown with no opener; disk->open_mutex held
+ *
+ * The last close already wrote back and dropped the device's page cache,
+ * so no request is in flight; the freeze only makes sure, and after it no
+ * new request can see the image. Then the metadata is written back.
+ */
+static void vdi_unbind(struct vdi_device *vdev)
+{
+	struct gendisk *disk = vdev->disk;
+	struct vdi_image *img = vdev->img;
+	unsigned int memflags;
+	int err;
+
+	memflags = vdi_freeze_queue(disk->queue);
+	mutex_lock(&vdev->lock);
+	WRITE_ONCE(vdev->img, NULL);
+	mutex_unlock(&vdev->lock);
+	vdi_unfreeze_queue(disk->queue, memflags);
+
+	err = vdi_image_flush(img);
+	if (err)
+		pr_err("%s: writing back %pD failed: %d\n", disk->disk_name,
+		       img->file, err);
+	mapping_set_gfp_mask(img->file->f_mapping, img->old_gfp_mask);
+	vdi_bound_del(img);
+
+	invalidate_disk(disk);		/* capacity 0 */
+	set_disk_ro(disk, false);
+	/* Drops partitions, whether scanned or added with BLKPG. */
+	bdev_disk_changed(disk, false);
+	set_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
+
+	mutex_lock(&vdev->lock);
+	vdev->flags = 0;
+	vdev->state = VDI_STATE_UNBOUND;
+	mutex_unlock(&vdev->lock);
+	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
+
+	vdi_image_free(img);
+	module_put(THIS_MODULE);
+}
+
+/* ------------------------------------------------------------ open etc. */
+
+int vdi_open(struct gendisk *disk)
+{
+	struct vdi_device *vdev = disk->private_data;
+	int err = 0;
+
+	mutex_lock(&vdev->lock);
+	if (vdev->state == VDI_STATE_RUNDOWN || vdev->deleting)
+		err = -ENXIO;
+	mutex_unlock(&vdev->lock);
+	return err;
+}
+
+void vdi_release(struct gendisk *disk)
+{
+	struct vdi_device *vdev = disk->private_data;
+	bool unbind = false;
+
+	if (disk_openers(disk) > 0)
+		return;
+	mutex_lock(&vdev->lock);
+	if (vdev->state == VDI_STATE_RUNDOWN ||
+	    (vdev->state == VDI_STATE_BOUND &&
+	     (vdev->flags & VDI_FLAG_AUTOCLEAR))) {
+		vdev->state = VDI_STATE_RUNDOWN;
+		unbind = true;
+	}
+	mutex_unlock(&vdev->lock);
+	if (unbind)
+		vdi_unbind(vdev);
+}
+
+static int vdi_configure(struct vdi_device *vdev, bool excl, bool write,
+			 struct vdi_config __user *argp)
+{
+	struct vdi_image *img;
+	struct vdi_config cfg;
+	int err;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (copy_from_user(&cfg, argp, sizeof(cfg)))
+		return -EFAULT;
+	err = vdi_config_check(&cfg);
+	if (err)
+		return err;
+
+	cfg.reason = 0;
+	img = vdi_image_get(cfg.fd, (cfg.flags & VDI_FLAG_READ_ONLY) || !write,
+			    &cfg.reason);
+	if (IS_ERR(img)) {
+		err = PTR_ERR(img);
+	} else {
+		err = vdi_bind(vdev, img, cfg.flags, !excl);
+		if (err)
+			vdi_image_free(img);
+		if (err == -EAGAIN)
+			err = -EBUSY;
+	}
+	cfg.index = vdev->index;
+	/* Also on failure: cfg.reason says why an image was refused. */
+	if (copy_to_user(argp, &cfg, sizeof(cfg)) && !err)
+		err = -EFAULT;
+	return err;
+}
+
+/*
+ * Detach: with the caller the only opener the device goes into rundown
+ * and is unbound when the caller closes it; with other openers it is
+ * -EBUSY, or with autoclear it stays bound until the last of them closes.
+ * open_mutex keeps disk_openers() still meanwhile.
+ */
+static int vdi_detach(struct vdi_device *vdev)
+{
+	struct gendisk *disk = vdev->disk;
+	int err = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	mutex_lock(&disk->open_mutex);
+	mutex_lock(&vdev->lock);
+	if (vdev->state != VDI_STATE_BOUND)
+		err = -ENXIO;
+	else if (disk_openers(disk) == 1)
+		vdev->state = VDI_STATE_RUNDOWN;
+	else if (!(vdev->flags & VDI_FLAG_AUTOCLEAR))
+		err = -EBUSY;
+	mutex_unlock(&vdev->lock);
+	mutex_unlock(&disk->open_mutex);
+	return err;
+}
+
+static int vdi_get_info(struct vdi_device *vdev, struct vdi_info __user *argp)
+{
+	struct file *file = NULL;
+	struct vdi_image *img;
+	struct vdi_info *info;
+	struct kstat stat;
+	char *p;
+	int err = 0;
+
+	info = kzalloc(sizeof(*info), GFP_KERNEL);
+	if (!info)
+		return -ENOMEM;
+	mutex_lock(&vdev->lock);
+	info->index = vdev->index;
+	info->state = vdev->state;
+	img = vdev->img;
+	if (img) {
+		info->flags = vdev->flags;
+		info->block_size = img->h.block_size;
+		info->disk_size = vdi_virtual_size(&img->h);
+		info->blocks_in_image = img->h.blocks_in_image;
+		info->blocks_allocated = READ_ONCE(img->allocated);
+		vdi_uuid_swap(info->uuid, img->h.uuid_image);
+		p = file_path(img->file, info->backing_file,
+			      sizeof(info->backing_file));
+		if (!IS_ERR(p))
+			memmove(info->backing_file, p, strlen(p) + 1);
+		else
+			info->backing_file[0] = '\0';
+		file = get_file(img->file);
+	}
+	mutex_unlock(&vdev->lock);
+
+	/* Never call into the filesystem under the device lock. */
+	if (file) {
+		if (!vfs_getattr(&file->f_path, &stat, STATX_INO,
+				 AT_STATX_SYNC_AS_STAT)) {
+			info->backing_dev = huge_encode_dev(stat.dev);
+			info->backing_inode = stat.ino;
+		}
+		fput(file);
+	}
+	if (copy_to_user(argp, info, sizeof(*info)))
+		err = -EFAULT;
+	kfree(info);
+	return err;
+}
+
+int vdi_ioctl(struct block_device *bdev, bool excl, bool write,
+	      unsigned int cmd, unsigned long arg)
+{
+	struct vdi_device *vdev = bdev->bd_disk->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case VDI_CONFIGURE:
+		return vdi_configure(vdev, excl, write, argp);
+	case VDI_DETACH:
+		return vdi_detach(vdev);
+	case VDI_GET_INFO:
+		return vdi_get_info(vdev, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* All ioctl structures have one layout for 32- and 64-bit callers. */
+static const struct block_device_operations vdi_fops = {
+	.owner		= THIS_MODULE,
+	.open		= vdi_fops_open,
+	.release	= vdi_fops_release,
+	.ioctl		= vdi_fops_ioctl,
+	.compat_ioctl	= blkdev_compat_ptr_ioctl,
+	.free_disk	= vdi_free_disk,
+};

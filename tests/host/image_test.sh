@@ -1,0 +1,374 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# vdisetup's offline commands against qemu-img: create (sizes, layout, UUID
+# byte order, refusals), info, map (the same extents as qemu-img map), check
+# on damaged images (every problem, qemu-img check's exit codes) and
+# check --repair (qemu-img check clean afterwards, no good block lost).
+here=$(dirname "$(realpath "$0")")
+. "$here/../tap.sh"
+VDI_TOP=$(realpath "$here/../..")
+. "$here/../vdi_lib.sh"	# peek32, poke32, header offsets, tap_eq
+V=$VDISETUP
+off_type=76		# image_type in the header
+off_uuid=392		# uuid_image
+
+for t in qemu-img jq; do
+	command -v $t >/dev/null || vdi_skip_all "$t is not installed"
+done
+[ -x "$V" ] || vdi_skip_all "$V not built"
+tap_plan 189
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+
+# run CMD...: its output (stdout and stderr) in $out, its status in $rc.
+run()
+{
+	out=$("$@" 2>&1)
+	rc=$?
+}
+
+# expect NAME STATUS REGEX CMD...: CMD exits with STATUS and prints a line
+# matching REGEX (grep -E).
+expect()
+{
+	local name=$1 status=$2 re=$3
+	shift 3
+	run "$@"
+	if [ "$rc" != "$status" ]; then
+		tap_fail "$name" "exit $rc, not $status: $(tr '\n' '|' <<<"$out")"
+	elif ! grep -qE -- "$re" <<<"$out"; then
+		tap_fail "$name" "no /$re/ in: $(tr '\n' '|' <<<"$out")"
+	else
+		tap_ok "$name"
+	fi
+}
+
+# info IMAGE KEY...: those fields of `vdisetup info --json`, space-separated.
+info()
+{
+	local img=$1
+	shift
+	"$V" info --json "$img" | jq -r "[$(printf '."%s",' "$@" | sed 's/,$//')] | map(tostring) | join(\" \")"
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+fsize() { stat -c %s "$1"; }
+entry_off() { echo $(($(peek32 "$1" $VDI_OFF_BMAP) + 4 * $2)); }
+set_entry() { poke32 "$1" "$(entry_off "$1" "$2")" "$3"; }
+get_entry() { peek32 "$1" "$(entry_off "$1" "$2")"; }
+
+# qemu_clean NAME IMAGE: qemu-img check finds nothing wrong.
+qemu_clean()
+{
+	expect "$1" 0 '^No errors were found on the image' \
+		qemu-img check -f vdi "$2"
+}
+
+# ---------------------------------------------------------------- create
+# create_layout NAME IMAGE SIZE TYPE: the header fields create must write.
+create_layout()
+{
+	local n=$((($3 + MiB - 1) / MiB)) type=$4 data alloc=0 end
+	data=$(((MiB + 4 * n + MiB - 1) / MiB * MiB))
+	end=$data
+	if [ "$type" = static ]; then
+		alloc=$n
+		end=$((data + n * MiB))
+	fi
+	tap_eq "$1: header and layout" \
+		"$3 $type vbox 400 1048576 $data 1048576 $n $alloc 0 512 0/0/0 512 1.1 <<< vdiblk VDI Disk Image >>> $end true" \
+		"$(info "$2" virtual-size type layout header-size map-offset data-offset \
+			block-size blocks blocks-allocated block-extra sector-size \
+			lchs-geometry lchs-sector-size version banner) $(fsize "$2") \
+$(info "$2" valid)"
+}
+
+# create_sizes TYPE SIZE...: each size created, checked by both tools.
+create_sizes()
+{
+	local type=$1 s img bytes opt=
+	shift
+	[ "$type" = static ] && opt=--static
+	for s in "$@"; do
+		img=$d/$type-$s.vdi
+		expect "create $opt $s" 0 '' "$V" create $opt "$img" "$s"
+		qemu_clean "create $opt $s: qemu-img check" "$img"
+		expect "create $opt $s: vdisetup check" 0 '^No errors' "$V" check "$img"
+		bytes=$(info "$img" virtual-size)
+		tap_eq "create $opt $s: same virtual size in qemu-img info" \
+			"$bytes" "$(qemu-img info -f vdi --output=json "$img" | jq '."virtual-size"')"
+		create_layout "create $opt $s" "$img" "$bytes" "$type"
+	done
+}
+
+create_sizes dynamic 1M 64MiB 1073742336 5000G
+tap_eq "sizes: K/M/G/T are powers of 1024, KB/MB powers of 1000" \
+	"1048576 67108864 1073742336 5368709120000" \
+	"$(for s in 1M 64MiB 1073742336 5000G; do info "$d/dynamic-$s.vdi" virtual-size; done | xargs)"
+create_sizes static 1M 67109376
+img=$d/static-67109376.vdi
+tap_eq "static: one data extent, the identity map" \
+	'[{"start":0,"length":67109376,"depth":0,"present":true,"zero":false,"data":true,"offset":2097152}]' \
+	"$("$V" map --json "$img" | jq -c .)"
+tap_eq "static: reads as zeros" "Images are identical." \
+	"$(truncate -s 67109376 "$d/zero.raw"; qemu-img compare -f vdi -F raw "$img" "$d/zero.raw" 2>&1)"
+run "$V" create --static "$d/prealloc.vdi" 8M
+if grep -q 'cannot preallocate' <<<"$out"; then
+	tap_skip "static: preallocated" "no fallocate on $d"
+else
+	tap_eq "static: preallocated" 1 \
+		"$(($(stat -c '%b * %B' "$d/prealloc.vdi") >= 8 * MiB))"
+fi
+
+# UUIDs: libuuid's text, stored in GUID byte order as VirtualBox does.
+u=01234567-89ab-cdef-0123-456789abcdef
+"$V" create --uuid $u "$d/uuid.vdi" 1M
+tap_eq "--uuid: stored in GUID byte order" \
+	"67 45 23 01 ab 89 ef cd 01 23 45 67 89 ab cd ef" \
+	"$(od -An -tx1 -j $off_uuid -N 16 "$d/uuid.vdi" | xargs)"
+tap_eq "--uuid: info prints it back" $u "$(info "$d/uuid.vdi" uuid)"
+v4='[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}'
+tap_eq "random UUIDs: version 4 once swapped, distinct, null link/parent" \
+	"2 distinct 00000000-0000-0000-0000-000000000000 00000000-0000-0000-0000-000000000000" \
+	"$(info "$d/dynamic-1M.vdi" uuid modification-uuid | tr ' ' '\n' | grep -cxE "$v4") \
+$(info "$d/dynamic-1M.vdi" uuid modification-uuid | awk '$1 != $2 { print "distinct" }') \
+$(info "$d/dynamic-1M.vdi" link-uuid parent-uuid)"
+tap_eq "random UUIDs: differ between images" 2 \
+	"$(for s in 1M 64MiB; do info "$d/dynamic-$s.vdi" uuid; done | sort -u | wc -l)"
+expect "--uuid: the null UUID is refused" 1 "the null UUID is reserved" \
+	"$V" create --uuid 00000000-0000-0000-0000-000000000000 "$d/null.vdi" 1M
+expect "--uuid: bad text is refused" 1 "invalid UUID 'xyz'" \
+	"$V" create --uuid xyz "$d/null.vdi" 1M
+
+comment=$'say "hi" \\ \ttab ünï'
+"$V" create --comment "$comment" "$d/comment.vdi" 1M
+tap_eq "--comment: stored, escaped in JSON" "$comment" \
+	"$("$V" info --json "$d/comment.vdi" | jq -r .comment)"
+expect "--comment: 256 bytes are refused" 1 "comment too long: 256 bytes, at most 255" \
+	"$V" create --comment "$(printf '%0256d' 0)" "$d/long.vdi" 1M
+
+img=$d/dynamic-1M.vdi
+sum=$(sha "$img")
+expect "an existing file is not replaced" 1 "dynamic-1M.vdi: already exists \(use --force" \
+	"$V" create "$img" 2M
+tap_eq "an existing file is left as it was" "$sum" "$(sha "$img")"
+old=$(info "$img" uuid)
+expect "--force replaces it" 0 '' "$V" create --force "$img" 2M
+tap_eq "--force: a new image" "2097152 new" \
+	"$(info "$img" virtual-size) $([ "$(info "$img" uuid)" != "$old" ] && echo new)"
+
+mkdir "$d/refused"
+r=$d/refused/r.vdi
+expect "size 0 is refused" 1 "r.vdi: invalid size '0': below 1 MiB" "$V" create "$r" 0
+expect "size below 1 MiB is refused" 1 "invalid size '512K': below 1 MiB" "$V" create "$r" 512K
+expect "size not a multiple of 512 is refused" 1 "invalid size '1048577': not a multiple of 512" \
+	"$V" create "$r" 1048577
+expect "size over VDI_MAX_BLOCKS blocks is refused" 1 "invalid size '65T': larger than 64 TiB \(67108864 blocks" \
+	"$V" create "$r" 65T
+expect "size overflowing 64 bits is refused" 1 "invalid size '20E': too large" "$V" create "$r" 20E
+expect "size with a bad suffix is refused" 1 "invalid size '12Q': not a number" "$V" create "$r" 12Q
+expect "a missing directory is reported" 1 "cannot create a temporary file: No such file" \
+	"$V" create "$d/refused/no/r.vdi" 1M
+tap_eq "refusals leave nothing behind" "" "$(ls -A "$d/refused")"
+
+# ------------------------------------------------------ qemu's own images
+for type in dynamic static; do
+	img=$d/qemu-$type.vdi
+	qemu-img create -q -f vdi -o static=$([ $type = static ] && echo on || echo off) \
+		"$img" 64M
+	expect "qemu-img create ($type): vdisetup check" 0 '^No errors' "$V" check "$img"
+	tap_eq "qemu-img create ($type): info" \
+		"true qemu 384 67108864 $type $([ $type = static ] && echo 64 || echo 0)" \
+		"$(info "$img" valid layout header-size virtual-size type blocks-allocated)"
+done
+
+# -------------------------------------------------------------------- map
+# r.raw: 16 MiB, data in blocks 1-3, 5, 9 and 10, holes elsewhere.
+for b in 1 2 3 5 9 10; do
+	head -c $MiB /dev/urandom | write_at "$d/r.raw" $((b * MiB)) /dev/stdin
+done
+truncate -s 16M "$d/r.raw"
+qemu=$d/qemu-layout.vdi
+vbox=$d/vbox-layout.vdi
+qemu-img convert -f raw -O vdi "$d/r.raw" "$qemu"
+"$V" create "$vbox" 16M
+qemu-img convert -n --target-is-zero -f raw -O vdi "$d/r.raw" "$vbox"
+for img in "$qemu" "$vbox"; do
+	l=$(info "$img" layout)
+	tap_eq "map --json ($l layout): the extents of qemu-img map" \
+		"$(qemu-img map -f vdi --output=json "$img" | jq -c .)" \
+		"$("$V" map --json "$img" | jq -c .)"
+	expect "map ($l layout): a table of extents" 0 "^0x900000 +0x200000 +0x[0-9a-f]+ +data$" \
+		"$V" map "$img"
+done
+qemu_clean "an image written by QEMU into vdisetup's layout" "$vbox"
+expect "... passes vdisetup check" 0 '^No errors' "$V" check "$vbox"
+tap_eq "... and holds the data" "Images are identical." \
+	"$(qemu-img compare -f vdi -F raw "$vbox" "$d/r.raw" 2>&1)"
+
+# A disk size that is no multiple of 512 rounds up, as in QEMU.
+img=$d/odd.vdi
+cp "$qemu" "$img"
+poke32 "$img" $VDI_OFF_DISK_SIZE $((16 * MiB - 1000))
+tap_eq "odd disk size: virtual size as qemu-img's" \
+	"$(qemu-img info -f vdi --output=json "$img" | jq '."virtual-size"')" \
+	"$(info "$img" virtual-size)"
+tap_eq "odd disk size: map as qemu-img's" \
+	"$(qemu-img map -f vdi --output=json "$img" | jq -c .)" \
+	"$("$V" map --json "$img" | jq -c .)"
+
+# --------------------------------------------------------- check, repair
+# expected OUT START LENGTH...: r.raw with those byte ranges zeroed.
+expected()
+{
+	local out=$1
+	shift
+	cp "$d/r.raw" "$out"
+	while [ $# -gt 0 ]; do
+		head -c "$2" /dev/zero | write_at "$out" "$1" /dev/stdin
+		shift 2
+	done
+}
+
+# damaged CASE STATUS REGEX ZERO_RANGE... -- NAME DAMAGE...: $d/NAME.vdi,
+# a copy of $base damaged by DAMAGE (run with the copy's name appended), is
+# checked (STATUS and REGEX), repaired, and then clean for both tools and
+# holding r.raw's data but for ZERO_RANGE (START LENGTH pairs).
+damaged()
+{
+	local name="$1 ($layout layout)" status=$2 re=$3 zero=() img
+	shift 3
+	while [ "$1" != -- ]; do
+		zero+=("$1")
+		shift
+	done
+	img=$d/$2.vdi
+	shift 2
+	cp "$base" "$img"
+	"$@" "$img"
+	expect "$name: check" "$status" "$re" "$V" check "$img"
+	expect "$name: check --repair" 0 '^No errors were found' \
+		"$V" check --repair "$img"
+	qemu_clean "$name: qemu-img check after repair" "$img"
+	expected "$d/expected.raw" "${zero[@]}"
+	tap_eq "$name: no good block lost" "Images are identical." \
+		"$(qemu-img compare -f vdi -F raw "$img" "$d/expected.raw" 2>&1)"
+}
+
+# Damage, in the form "damaged" appends the image to.
+range() { set_entry "$1" 2 80; }
+dup() { set_entry "$1" 7 "$(get_entry "$1" 1)"; }
+ba() { poke32 "$2" $VDI_OFF_ALLOCATED "$1"; }
+tail_leak() { head -c 1500000 /dev/urandom >> "$1"; }
+partial() { truncate -s $(($(fsize "$1") - 1000)) "$1"; }
+past_eof() { set_entry "$1" 9 10; }
+hole() { set_entry "$1" 9 4294967295; }
+zeroed() { set_entry "$1" 9 4294967294; }
+several() { range "$1"; dup "$1"; ba 2 "$1"; }
+
+for base in "$qemu" "$vbox"; do
+	layout=$(info "$base" layout)
+	data=$(info "$base" data-offset)
+	tap_eq "the test image ($layout layout): entries 1-3, 5, 9, 10 -> blocks 0-5" \
+		"0 1 2 3 4 5" \
+		"$(for e in 1 2 3 5 9 10; do get_entry "$base" $e; done | xargs)"
+	damaged "entry out of range" 2 \
+		"^ERROR: block map entry out of range \(entry 2: data block 80 at 0x" \
+		$((2 * MiB)) $MiB -- range-$layout range
+	damaged "entry used twice" 2 \
+		"^ERROR: block map entry used twice \(entry 7: data block 0 at 0x" \
+		-- dup-$layout dup
+	damaged "blocks_allocated too small" 2 \
+		"^ERROR: blocks_allocated is 2 but data block 5 is in use" \
+		-- basmall-$layout ba 2
+	tap_eq "blocks_allocated too small ($layout layout): repaired to 6" 6 \
+		"$(peek32 "$d/basmall-$layout.vdi" $VDI_OFF_ALLOCATED)"
+	damaged "blocks_allocated over blocks_in_image" 2 \
+		"^ERROR: more blocks allocated than the image has \(100 of 16\)" \
+		-- babig-$layout ba 100
+	damaged "blocks_allocated too large" 3 \
+		"^Leak: blocks_allocated is 8 but no entry uses data block 6 or later" \
+		-- baleak-$layout ba 8
+	damaged "data past the last block" 3 \
+		"^Leak: 1500000 bytes past the last data block in use" \
+		-- tail-$layout tail_leak
+	tap_eq "data past the last block ($layout layout): truncated" \
+		$((data + 6 * MiB)) "$(fsize "$d/tail-$layout.vdi")"
+	damaged "file ends inside a block" 2 \
+		"past the end of the file \(entry 10: data block 5 at 0x[0-9a-f]+\); the file ends inside the block" \
+		$((11 * MiB - 1000)) 1000 -- partial-$layout partial
+	tap_eq "file ends inside a block ($layout layout): completed" \
+		$((data + 6 * MiB)) "$(fsize "$d/partial-$layout.vdi")"
+	damaged "entry past the end of the file" 2 \
+		"^ERROR: block map entry past the end of the file \(entry 9: data block 10 at" \
+		$((9 * MiB)) $MiB -- eof-$layout past_eof
+	damaged "unused data block" 3 \
+		"^Leak: data block 4 at 0x[0-9a-f]+ is not used by any map entry" \
+		$((9 * MiB)) $MiB -- hole-$layout hole
+	tap_eq "unused data block ($layout layout): last block moved in, file shrunk" \
+		"4 $((data + 5 * MiB))" \
+		"$(get_entry "$d/hole-$layout.vdi" 10) $(fsize "$d/hole-$layout.vdi")"
+	damaged "discarded block" 3 "^5/16 = 31.25% allocated, 1 zero" \
+		$((9 * MiB)) $MiB -- zero-$layout zeroed
+	tap_eq "discarded block ($layout layout): stays discarded" 4294967294 \
+		"$(get_entry "$d/zero-$layout.vdi" 9)"
+	damaged "several problems" 2 "^3 errors were found on the image" \
+		$((2 * MiB)) $MiB -- several-$layout several
+done
+
+# Every problem is reported, not only the first.
+img=$d/all.vdi
+cp "$vbox" "$img"
+several "$img"
+run "$V" check "$img"
+tap_eq "every problem is reported" "2 3 1 1" \
+	"$rc $(grep -c '^ERROR:' <<<"$out") $(grep -c '^Leak:' <<<"$out") \
+$(grep -c '^Leak: data block 1 ' <<<"$out")"
+sum=$(sha "$img")
+for args in "info" "info --json" "map" "map --json" "check" "check --json"; do
+	"$V" $args "$img" >/dev/null 2>&1
+done
+tap_eq "info, map and check leave the file as it was" "$sum" "$(sha "$img")"
+tap_eq "check --json: counts and problems" "3 1 0 4 corruption" \
+	"$("$V" check --json "$img" | jq -r '[.corruptions, .leaks, ."check-errors", (.problems | length), .problems[0].type] | map(tostring) | join(" ")')"
+run "$V" check --repair --json "$img"
+tap_eq "check --repair --json: what was fixed" "0 0 0 3 1" \
+	"$rc $(jq -r '[.corruptions, .leaks, ."corruptions-fixed", ."leaks-fixed"] | map(tostring) | join(" ")' <<<"$out")"
+
+# What cannot be checked, or repaired.
+img=$d/type.vdi
+cp "$vbox" "$img"
+poke32 "$img" $off_type 7
+expect "damaged header: a corruption" 2 "^ERROR: bad image type \(7\)" "$V" check "$img"
+sum=$(sha "$img")
+expect "damaged header: not repaired" 2 "type.vdi: cannot repair: the header is damaged" \
+	"$V" check --repair "$img"
+tap_eq "damaged header: file left as it was" "$sum" "$(sha "$img")"
+expect "damaged header: info shows the fields, exits 1" 1 '"error": "bad image type \(7\)"' \
+	"$V" info --json "$img"
+img=$d/diff.vdi
+cp "$vbox" "$img"
+poke32 "$img" $off_type 4
+expect "differencing image: not checked" 1 "diff.vdi: differencing image: parent needed" \
+	"$V" check "$img"
+img=$d/short-map.vdi
+cp "$vbox" "$img"
+truncate -s $((MiB + 32)) "$img"
+expect "file ends inside the map: a corruption" 2 "^ERROR: block map runs past the end of the file" \
+	"$V" check "$img"
+img=$d/random.vdi
+head -c $MiB /dev/urandom > "$img"
+poke32 "$img" $VDI_OFF_SIGNATURE $((0x12345678))
+for c in check info map; do
+	expect "not a VDI image: $c fails" 1 "random.vdi: not a VDI image \(bad signature 0x12345678\)" \
+		"$V" $c "$img"
+done
+expect "a missing file" 1 "missing.vdi: cannot open: No such file or directory" \
+	"$V" check "$d/missing.vdi"
+
+# --------------------------------------------------------------- options
+for c in create info check map; do
+	expect "$c --help" 0 "^ vdisetup $c \[options\]" "$V" $c --help
+	expect "$c with a bad option" 1 "^Try 'vdisetup $c --help'" "$V" $c --bogus
+done
+tap_done
