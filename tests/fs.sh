@@ -22,7 +22,7 @@ tap_plan
 src=$scratch/src
 mkdir -p "$src/big"
 cp -r /usr/include/linux "$src/"
-for n in 1 4095 4097 65536 $((MiB - 1)) $((3 * MiB + 1)) $((9 * MiB))); do
+for n in 1 4095 4097 65536 $((MiB - 1)) $((3 * MiB + 1)) $((9 * MiB)); do
 	head -c "$n" /dev/urandom > "$src/big/f$n"
 done
 sums "$src" > "$scratch/src.sums"

@@ -183,6 +183,17 @@ allocated_entries()
 		tr -s ' ' '\n' | awk 'NF && $1 < 4294967294 { n++ } END { print n + 0 }'
 }
 
+# quiet CMD...: run CMD with its output kept back unless it fails (for
+# tap_check with chatty commands such as fio).
+quiet()
+{
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] || printf '%s\n' "$out"
+	return $rc
+}
+
 # tap_eq NAME EXPECTED SEEN: passes when they are equal, else shows both.
 tap_eq()
 {

@@ -36,7 +36,7 @@ measure()
 	user0=$(blk_stat "${dev#/dev/}" 7)
 	fl0=$(blk_stat "${dev#/dev/}" 16)
 	tap_check "$name: fio 16 MiB of 4 KiB random first writes" \
-		fio --name=wa --filename="$dev" --rw=randwrite --bs=4k \
+		quiet fio --name=wa --filename="$dev" --rw=randwrite --bs=4k \
 		--direct=1 --ioengine=libaio --iodepth=16 --size=1G \
 		--io_size=16M --randseed=77 --end_fsync=1
 	sync "$dev"
