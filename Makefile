@@ -105,27 +105,64 @@ bench: all
 lint:
 	@KVERS="$(KVERS)" tests/lint
 
-# make install [DESTDIR=...] [PREFIX=/usr/local]: the module for each kernel
-# built into /lib/modules/<kver>/updates (depmod when installing for real),
-# vdisetup, the udev rule and the uapi header.
+# make install [DESTDIR=...] [PREFIX=/usr/local] [KVER=...]: vdi.ko for each
+# kernel into /lib/modules/<kver>/$(INSTALL_MOD_DIR), then depmod (only when
+# installing for real, not into a DESTDIR); vdisetup, the man pages
+# vdisetup(8) and vdi(4), the bash completion, the udev rule and the uapi
+# header. Each directory can be set on its own (SBINDIR=/sbin, ...). make
+# uninstall with the same variables removes exactly what install put there.
+# (DKMS is the other way to install the module: see dkms.conf. Use one.)
 PREFIX ?= /usr/local
-INSTALLED := $(PREFIX)/sbin/vdisetup /etc/udev/rules.d/60-vdi.rules \
-	$(PREFIX)/include/linux/vdi.h
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+INCLUDEDIR ?= $(PREFIX)/include
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UDEVRULESDIR ?= /etc/udev/rules.d
+INSTALL_MOD_DIR ?= updates
+
+# MODE SOURCE TARGET, for each file but the modules.
+INSTALL_FILES := \
+	755:$(BUILD)/vdisetup:$(SBINDIR)/vdisetup \
+	644:man/vdisetup.8:$(MANDIR)/man8/vdisetup.8 \
+	644:man/vdi.4:$(MANDIR)/man4/vdi.4 \
+	644:completion/vdisetup:$(BASHCOMPDIR)/vdisetup \
+	644:udev/60-vdi.rules:$(UDEVRULESDIR)/60-vdi.rules \
+	644:kernel/uapi/linux/vdi.h:$(INCLUDEDIR)/linux/vdi.h
+module_path = /lib/modules/$(1)/$(INSTALL_MOD_DIR)/vdi.ko
+
+# udev picks a changed rule up by itself only at its next start.
+define udev_reload
+@if [ -z "$(DESTDIR)" ] && [ -d /run/udev ] && command -v udevadm >/dev/null; then \
+		udevadm control --reload || true; \
+	fi
+endef
+
 install: all
 	@set -e; for k in $(KVERS); do \
-		install -D -m 644 $(BUILD)/$$k/vdi.ko $(DESTDIR)/lib/modules/$$k/updates/vdi.ko; \
+		echo "install $(DESTDIR)$(call module_path,$$k)"; \
+		install -D -m 644 $(BUILD)/$$k/vdi.ko $(DESTDIR)$(call module_path,$$k); \
 		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \
 	done
-	install -D -m 755 $(BUILD)/vdisetup $(DESTDIR)$(PREFIX)/sbin/vdisetup
-	install -D -m 644 udev/60-vdi.rules $(DESTDIR)/etc/udev/rules.d/60-vdi.rules
-	install -D -m 644 kernel/uapi/linux/vdi.h $(DESTDIR)$(PREFIX)/include/linux/vdi.h
+	@set -e; for f in $(INSTALL_FILES); do \
+		mode=$${f%%:*}; rest=$${f#*:}; src=$${rest%%:*}; dst=$(DESTDIR)$${rest#*:}; \
+		echo "install $$dst"; \
+		install -D -m $$mode $$src $$dst; \
+	done
+	$(udev_reload)
 
+# Without KVER, the module goes from every kernel it was installed for,
+# also from one whose headers are gone.
+UNINSTALL_MODULES := $(if $(filter all,$(KVER)),\
+	$(wildcard $(DESTDIR)$(call module_path,*)),\
+	$(foreach k,$(KVERS),$(DESTDIR)$(call module_path,$(k))))
 uninstall:
-	@set -e; for k in $(KVERS); do \
-		rm -f $(DESTDIR)/lib/modules/$$k/updates/vdi.ko; \
-		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \
+	@set -e; for m in $(UNINSTALL_MODULES); do \
+		rm -f $$m; \
+		k=$${m#$(DESTDIR)/lib/modules/}; k=$${k%%/*}; \
+		if [ -z "$(DESTDIR)" ] && [ -d /lib/modules/$$k/kernel ]; then depmod -a $$k; fi; \
 	done
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@set -e; for f in $(INSTALL_FILES); do rm -f $(DESTDIR)$${f##*:}; done
+	$(udev_reload)
 
 clean:
 	rm -rf $(BUILD)

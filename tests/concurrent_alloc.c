@@ -16,27 +16,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <linux/vdi.h>
+#include "vdi_test.h"
 
-#include "vdi_format.h"
-
-/* The 6.1 harness itself has an unused parameter; -Wextra -Werror here. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "../kselftest_harness.h"
-#pragma GCC diagnostic pop
-
-#define MIB		(1024 * 1024)
 #define PIECE		4096
 #define BLOCK		MIB			/* every image here has 1 MiB blocks */
 #define PIECES		(BLOCK / PIECE)		/* 256: one writer thread each */
@@ -90,48 +75,20 @@ FIXTURE_VARIANT(alloc) {
 FIXTURE_VARIANT_ADD(alloc, qemu_img) { .native = 0 };
 FIXTURE_VARIANT_ADD(alloc, vdisetup) { .native = 1 };
 
-static int run(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *top(void)
-{
-	const char *t = getenv("VDI_TOP");
-
-	return t ? t : ".";
-}
-
 FIXTURE_SETUP(alloc)
 {
 	struct vdi_config cfg;
-	const char *ko = getenv("VDI_KO");
 	int ctl, img;
 
-	if (geteuid()) {
-		self->skip = "must run as root";
+	self->skip = vdi_ready();
+	if (self->skip)
 		return;
-	}
-	if (access("/dev/" VDI_CONTROL_NAME, F_OK) && ko)
-		run("grep -q '^vdi ' /proc/modules || insmod '%s'", ko);
-	if (access("/dev/" VDI_CONTROL_NAME, F_OK)) {
-		self->skip = "no /dev/vdi-control (module not loaded)";
-		return;
-	}
 	strcpy(self->dir, "/tmp/vdi-alloc.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
 	snprintf(self->img, sizeof(self->img), "%s/alloc.vdi", self->dir);
 	if (variant->native) {
 		ASSERT_EQ(0, run("'%s/build/vdisetup' create '%s' %dM",
-				 top(), self->img, DISK_MIB));
+				 vdi_top(), self->img, DISK_MIB));
 	} else {
 		ASSERT_EQ(0, run("qemu-img create -q -f vdi '%s' %dM",
 				 self->img, DISK_MIB));
@@ -142,7 +99,7 @@ FIXTURE_SETUP(alloc)
 
 	img = open(self->img, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, img);
-	ctl = open("/dev/" VDI_CONTROL_NAME, O_RDWR | O_CLOEXEC);
+	ctl = open(VDI_CONTROL, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, ctl);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.fd = img;

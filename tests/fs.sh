@@ -45,14 +45,14 @@ tap_check "copy $files files" cp -r "$src/." "$mnt/"
 sums "$mnt" > "$scratch/mnt.sums"
 tap_cmp "checksums on the mounted copy" "$scratch/src.sums" "$scratch/mnt.sums"
 tap_check "unmount" umount "$mnt"
-tap_check "e2fsck -fn after unmount" e2fsck -fn "$dev"
+tap_check "e2fsck -fn after unmount" quiet e2fsck -fn "$dev"
 tap_check "detach" "$VDISETUP" detach "$dev"
 tap_check "qemu-img check after the first detach" qemu-img check -q -f vdi "$img"
 
 if vdi_attach dev "$img"; then
 	tap_ok "attach again as $dev"
 	tap_eq "blkid sees the label" vditest "$(blkid -o value -s LABEL "$dev")"
-	tap_check "e2fsck -fn after attaching again" e2fsck -fn "$dev"
+	tap_check "e2fsck -fn after attaching again" quiet e2fsck -fn "$dev"
 	tap_check "mount again" vdi_mount "$dev" "$mnt"
 	sums "$mnt" > "$scratch/mnt2.sums"
 	tap_cmp "checksums after detach and attach" "$scratch/src.sums" "$scratch/mnt2.sums"
@@ -62,7 +62,7 @@ if vdi_attach dev "$img"; then
 	sync -f "$mnt/big2"
 	(cd "$mnt" && sums .) > "$scratch/churn.sums"
 	tap_check "unmount after churn" umount "$mnt"
-	tap_check "e2fsck -fn after churn" e2fsck -fn "$dev"
+	tap_check "e2fsck -fn after churn" quiet e2fsck -fn "$dev"
 	tap_check "detach again" "$VDISETUP" detach "$dev"
 	if vdi_attach dev "$img"; then
 		vdi_mount "$dev" "$mnt" ro

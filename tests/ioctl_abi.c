@@ -9,28 +9,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <linux/vdi.h>
+#include "vdi_test.h"
 
-#include "vdi_format.h"
-
-/* The 6.1 harness itself has an unused parameter; -Wextra -Werror here. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "../kselftest_harness.h"
-#pragma GCC diagnostic pop
-
-#define MIB		(1024 * 1024)
-#define CONTROL		"/dev/" VDI_CONTROL_NAME
 #define NOBODY		65534
 
 FIXTURE(abi) {
@@ -39,37 +22,15 @@ FIXTURE(abi) {
 	const char *skip;
 };
 
-static int run(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 FIXTURE_SETUP(abi)
 {
-	const char *ko = getenv("VDI_KO");
-
 	self->ctl = -1;
-	if (geteuid()) {
-		self->skip = "must run as root";
+	self->skip = vdi_ready();
+	if (self->skip)
 		return;
-	}
-	if (access(CONTROL, F_OK) && ko)
-		run("grep -q '^vdi ' /proc/modules || insmod '%s'", ko);
-	if (access(CONTROL, F_OK)) {
-		self->skip = "no " CONTROL " (module not loaded)";
-		return;
-	}
 	strcpy(self->dir, "/tmp/vdi-abi.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
-	self->ctl = open(CONTROL, O_RDWR | O_CLOEXEC);
+	self->ctl = open(VDI_CONTROL, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->ctl);
 }
 
@@ -82,7 +43,7 @@ FIXTURE_TEARDOWN(abi)
 		run("for f in /sys/block/vdi*/vdi/backing_file; do "
 		    "grep -qs '^%s/' $f && d=${f#/sys/block/} && "
 		    "'%s/build/vdisetup' detach ${d%%%%/*}; done; rm -rf '%s'",
-		    self->dir, getenv("VDI_TOP") ?: ".", self->dir);
+		    self->dir, vdi_top(), self->dir);
 	}
 }
 
@@ -160,7 +121,7 @@ TEST_F(abi, refused_images)
 
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
-	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(refusals); i++) {
 		const struct refusal *r = &refusals[i];
 
 		make_image(_metadata, self, path, "refused.vdi");
@@ -392,7 +353,7 @@ TEST_F(abi, unprivileged)
 		bad |= !(ioctl(dfd, VDI_DETACH) == -1 && errno == EPERM) << 3;
 		bad |= !(ioctl(dfd, VDI_GET_INFO, info) == 0) << 4;
 		/* The control node itself is root's. */
-		bad |= !(open(CONTROL, O_RDWR) == -1 && errno == EACCES) << 5;
+		bad |= !(open(VDI_CONTROL, O_RDWR) == -1 && errno == EACCES) << 5;
 		_exit(bad);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));

@@ -106,7 +106,7 @@ tap_eq "list without privilege is the same" "$(cat "$scratch/list")" "$(nobody "
 
 # --- list --json ---
 "$VDISETUP" list --json > "$scratch/json"
-tap_check "list --json is valid JSON" jq -e ".vdidevices | length > 0" "$scratch/json"
+tap_check "list --json is valid JSON" quiet jq -e ".vdidevices | length > 0" "$scratch/json"
 json_dev() { jq -c --arg n "$1" '.vdidevices[] | select(.name == $n)' "$scratch/json"; }
 tap_eq "list --json: $dev_a" \
 	"{\"name\":\"$dev_a\",\"back-file\":\"$a\",\"size\":$((64 * MiB)),\"allocated\":$((2 * MiB)),\"ro\":false,\"partscan\":false,\"autoclear\":false,\"dio\":false}" \

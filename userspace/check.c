@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "blocks.h"
 #include "image.h"
 #include "util.h"
 #include "vdisetup.h"
@@ -43,15 +44,11 @@ struct check {
 	bool json;
 	bool quiet;		/* count only: the JSON re-check after repair */
 	bool header_ok;		/* so the map was checked */
-	u32 *map;		/* bad entries cleared, good ones kept */
-	u32 *owner;		/* data block -> its entry, below top */
+	struct blocks b;	/* the map, bad entries cleared, good ones kept */
 	u32 corruptions;
 	u32 leaks;
-	u32 allocated;		/* good entries */
 	u32 zero;		/* VDI_BLOCK_ZERO entries */
-	u32 top;		/* highest data block of a good entry, + 1 */
-	u32 cleared;		/* bad entries cleared in map */
-	u32 moved;		/* blocks moved into holes */
+	u32 cleared;		/* bad entries cleared in the map */
 	u64 need_size;		/* file size the good blocks need */
 };
 
@@ -139,19 +136,19 @@ static int open_image(struct check *c, const char *path, int flags)
 	return -1;
 }
 
-static void check_entry(struct check *c, u32 i, unsigned long *seen)
+static void check_entry(struct check *c, u32 *map, u32 i, unsigned long *seen)
 {
-	struct vdi_map_stats st = { .bad_index = i, .bad_entry = c->map[i] };
+	struct vdi_map_stats st = { .bad_index = i, .bad_entry = map[i] };
 	const struct vdi_header *h = &c->img.h;
-	u64 start = vdi_block_offset(h, c->map[i]);
+	u64 start = vdi_block_offset(h, map[i]);
 	enum vdi_error err;
 	char why[160];
 
-	if (c->map[i] == VDI_BLOCK_ZERO)
+	if (map[i] == VDI_BLOCK_ZERO)
 		c->zero++;
-	if (!vdi_entry_allocated(c->map[i]))
+	if (!vdi_entry_allocated(map[i]))
 		return;
-	err = vdi_entry_check(h, c->map[i], c->img.file_size, seen);
+	err = vdi_entry_check(h, map[i], c->img.file_size, seen);
 	if (err)
 		vdi_explain(why, sizeof(why), err, h, &st);
 	if (err == VDI_ERR_ENTRY_PAST_EOF && start < c->img.file_size) {
@@ -161,37 +158,21 @@ static void check_entry(struct check *c, u32 i, unsigned long *seen)
 			c->need_size = start + h->block_size;
 	} else if (err) {
 		report(c, CORRUPTION, "%s", why);
-		c->map[i] = VDI_BLOCK_FREE;
+		map[i] = VDI_BLOCK_FREE;
 		c->cleared++;
-		return;
 	}
-	c->allocated++;
-	if (c->map[i] >= c->top)
-		c->top = c->map[i] + 1;
 }
 
 /* Data blocks below the top that no good entry uses. */
-static int find_holes(struct check *c)
+static void find_holes(struct check *c)
 {
 	const struct vdi_header *h = &c->img.h;
 	u32 i;
 
-	/* One spare entry, so that an empty map is no failed malloc(0). */
-	c->owner = malloc(((size_t)c->top + 1) * sizeof(u32));
-	if (!c->owner) {
-		errmsg_sys(c->img.path, "cannot allocate memory");
-		return -1;
-	}
-	for (i = 0; i < c->top; i++)
-		c->owner[i] = VDI_BLOCK_FREE;
-	for (i = 0; i < h->blocks_in_image; i++)
-		if (vdi_entry_allocated(c->map[i]))
-			c->owner[c->map[i]] = i;
-	for (i = 0; i < c->top; i++)
-		if (c->owner[i] == VDI_BLOCK_FREE)
+	for (i = 0; i < c->b.top; i++)
+		if (c->b.owner[i] == VDI_BLOCK_FREE)
 			report(c, LEAK, "data block %u at %#llx is not used by any map entry",
 			       i, (unsigned long long)vdi_block_offset(h, i));
-	return 0;
 }
 
 /*
@@ -201,18 +182,18 @@ static int find_holes(struct check *c)
 static void check_counts(struct check *c)
 {
 	const struct vdi_header *h = &c->img.h;
-	u64 end = vdi_block_offset(h, c->top);	/* of the top block */
+	u64 end = vdi_block_offset(h, c->b.top);	/* of the top block */
 	char why[160];
 
 	if (h->blocks_allocated > h->blocks_in_image) {
 		vdi_explain(why, sizeof(why), VDI_ERR_BLOCKS_ALLOCATED, h, NULL);
 		report(c, CORRUPTION, "%s", why);
-	} else if (h->blocks_allocated < c->top) {
+	} else if (h->blocks_allocated < c->b.top) {
 		report(c, CORRUPTION, "blocks_allocated is %u but data block %u is in use",
-		       h->blocks_allocated, c->top - 1);
-	} else if (h->blocks_allocated > c->top) {
+		       h->blocks_allocated, c->b.top - 1);
+	} else if (h->blocks_allocated > c->b.top) {
 		report(c, LEAK, "blocks_allocated is %u but no entry uses data block %u or later",
-		       h->blocks_allocated, c->top);
+		       h->blocks_allocated, c->b.top);
 	}
 	if (c->img.file_size > end)
 		report(c, LEAK, "%llu bytes past the last data block in use (file size %llu)",
@@ -223,21 +204,24 @@ static void check_counts(struct check *c)
 static int check_map(struct check *c)
 {
 	unsigned long *seen;
-	u32 i;
+	u32 *map, i;
 
-	c->map = image_read_map(&c->img);
-	if (!c->map)
+	map = image_read_map(&c->img);
+	if (!map)
 		return -1;
 	seen = calloc(1, vdi_map_seen_bytes(&c->img.h));
 	if (!seen) {
 		errmsg_sys(c->img.path, "cannot allocate memory");
+		free(map);
 		return -1;
 	}
 	for (i = 0; i < c->img.h.blocks_in_image; i++)
-		check_entry(c, i, seen);
+		check_entry(c, map, i, seen);
 	free(seen);
-	if (find_holes(c) < 0)
+	/* The good entries left are distinct and in range, as blocks need. */
+	if (blocks_init(&c->b, &c->img, map) < 0)
 		return -1;
+	find_holes(c);
 	check_counts(c);
 	return 0;
 }
@@ -260,129 +244,27 @@ static int check_image(struct check *c)
 static void check_free(struct check *c)
 {
 	image_close(&c->img);
-	free(c->map);
-	free(c->owner);
+	blocks_release(&c->b);
 }
 
 /*
- * Another program with the image open for writing (QEMU takes such locks)
- * must not see blocks move under it.
- */
-static int lock_image(const struct image *img)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-	if (fcntl(img->fd, F_OFD_SETLK, &fl) < 0) {
-		errmsg_sys(img->path, "cannot lock the image for repair");
-		return -1;
-	}
-	return 0;
-}
-
-static int resize_file(struct check *c, u64 size, const char *what)
-{
-	if (ftruncate(c->img.fd, size) < 0) {
-		errmsg_sys(c->img.path, what);
-		return -1;
-	}
-	c->img.file_size = size;
-	return 0;
-}
-
-static int move_block(struct check *c, u32 from, u32 to, void *buf)
-{
-	const struct vdi_header *h = &c->img.h;
-	ssize_t n;
-
-	n = pread_full(c->img.fd, buf, h->block_size,
-		       vdi_block_offset(h, from));
-	/* Blocks in use lie inside the file, unless it shrank meanwhile. */
-	if (n >= 0 && n < h->block_size)
-		errno = EIO;
-	if (n < h->block_size) {
-		errmsg_sys(c->img.path, "cannot read a data block");
-		return -1;
-	}
-	if (pwrite_full(c->img.fd, buf, h->block_size,
-			vdi_block_offset(h, to)) < 0) {
-		errmsg_sys(c->img.path, "cannot write a data block");
-		return -1;
-	}
-	c->owner[to] = c->owner[from];
-	c->owner[from] = VDI_BLOCK_FREE;
-	c->map[c->owner[to]] = to;
-	c->moved++;
-	return 0;
-}
-
-/*
- * Move the last block in use into the first hole until there is none, as
- * VirtualBox's compact does: then blocks_allocated can equal the number of
- * blocks in use, as QEMU's check wants, and the next new block still
- * overwrites nothing. The copies go to blocks no entry uses; the map is
- * pointed at them only after they are synced.
- */
-static int close_holes(struct check *c)
-{
-	u32 hole = 0, last = c->top;
-	void *buf;
-	int ret = 0;
-
-	if (c->allocated == c->top)
-		return 0;
-	buf = malloc(c->img.h.block_size);
-	if (!buf) {
-		errmsg_sys(c->img.path, "cannot allocate memory");
-		return -1;
-	}
-	for (;;) {
-		while (hole < last && c->owner[hole] != VDI_BLOCK_FREE)
-			hole++;
-		while (last > hole && c->owner[last - 1] == VDI_BLOCK_FREE)
-			last--;
-		if (hole == last)
-			break;
-		ret = move_block(c, last - 1, hole, buf);
-		if (ret)
-			break;
-	}
-	free(buf);
-	c->top = c->allocated;
-	return ret;
-}
-
-/*
- * Data first (blocks completed, holes filled), then the map, then the
- * header, then the truncation, each synced: the map never points at data
- * that is not on disk, and until the header is written its old
- * blocks_allocated stays above every entry the new map has.
+ * Data first (blocks completed, holes filled, each moved block and its
+ * entry synced in turn), then the cleared entries, then the header, then
+ * the truncation, each synced: the map never points at data that is not
+ * on disk, and until the header is written its old blocks_allocated stays
+ * as it was for every entry the map has.
  */
 static int repair(struct check *c)
 {
-	struct vdi_header *h = &c->img.h;
-	u64 end;
-
 	if (c->need_size > c->img.file_size &&
-	    resize_file(c, c->need_size, "cannot complete a data block") < 0)
+	    image_set_size(&c->img, c->need_size, "cannot complete a data block") < 0)
 		return -1;
-	if (close_holes(c) < 0 || image_sync(&c->img, "cannot sync the data") < 0)
+	if (blocks_pack(&c->b, c->b.used) < 0)
 		return -1;
-	if ((c->cleared || c->moved) &&
-	    (image_write_map(&c->img, c->map) < 0 ||
-	     image_sync(&c->img, "cannot sync the block map") < 0))
+	if (c->cleared && (image_write_map(&c->img, c->b.map) < 0 ||
+			   image_sync(&c->img, "cannot sync the block map") < 0))
 		return -1;
-	if (h->blocks_allocated != c->top) {
-		h->blocks_allocated = c->top;
-		if (image_write_header(&c->img) < 0 ||
-		    image_sync(&c->img, "cannot sync the header") < 0)
-			return -1;
-	}
-	end = vdi_block_offset(h, c->top);
-	if (c->img.file_size > end &&
-	    (resize_file(c, end, "cannot truncate the leaked blocks") < 0 ||
-	     image_sync(&c->img, "cannot sync the truncation") < 0))
-		return -1;
-	return 0;
+	return blocks_finish(&c->b);
 }
 
 static int parse_args(int argc, char **argv, bool *repair, bool *json,
@@ -425,11 +307,11 @@ static void print_stats(const struct check *c)
 
 	if (!c->header_ok)
 		return;
-	printf("%u/%u = %.2f%% allocated, %u zero\n", c->allocated,
-	       h->blocks_in_image, 100.0 * c->allocated / h->blocks_in_image,
+	printf("%u/%u = %.2f%% allocated, %u zero\n", c->b.used,
+	       h->blocks_in_image, 100.0 * c->b.used / h->blocks_in_image,
 	       c->zero);
 	printf("Image end offset: %llu\n",
-	       (unsigned long long)vdi_block_offset(h, c->top));
+	       (unsigned long long)vdi_block_offset(h, c->b.top));
 }
 
 /* The closing lines qemu-img check prints. */
@@ -478,9 +360,9 @@ static void print_json_tail(const struct check *found, const struct check *c,
 	}
 	if (c->header_ok) {
 		field_u64(&f, "total clusters", h->blocks_in_image);
-		field_u64(&f, "allocated clusters", c->allocated);
+		field_u64(&f, "allocated clusters", c->b.used);
 		field_u64(&f, "zero clusters", c->zero);
-		field_u64(&f, "image end offset", vdi_block_offset(h, c->top));
+		field_u64(&f, "image end offset", vdi_block_offset(h, c->b.top));
 	}
 	fields_close(&f);
 }
@@ -530,7 +412,7 @@ int cmd_check(int argc, char **argv)
 	/* Without --repair the file is opened read-only: check never writes. */
 	if (open_image(&found, path, fix ? O_RDWR : O_RDONLY) < 0)
 		return CHECK_FAILED;
-	if (fix && lock_image(&found.img) < 0) {
+	if (fix && image_claim(&found.img, "repair") < 0) {
 		check_free(&found);
 		return CHECK_FAILED;
 	}

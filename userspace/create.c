@@ -23,8 +23,6 @@
 #include "vdisetup.h"
 
 #define CREATE_ALIGN	MiB	/* VirtualBox's VDI_DATA_ALIGN */
-#define CREATE_MIN_SIZE	MiB	/* VirtualBox refuses smaller disks */
-#define CREATE_MAX_SIZE	((u64)VDI_MAX_BLOCKS * VDI_DEFAULT_BLOCK_SIZE)
 #define COMMENT_MAX	(sizeof(((struct vdi_header *)0)->comment) - 1)
 
 static const char banner[] = "<<< vdiblk VDI Disk Image >>>\n";
@@ -42,7 +40,7 @@ static void create_usage(FILE *out)
 {
 	char max[32];
 
-	format_size(max, sizeof(max), CREATE_MAX_SIZE);
+	format_size(max, sizeof(max), IMAGE_MAX_SIZE);
 	fprintf(out,
 		"Usage:\n"
 		" vdisetup create [options] FILE SIZE\n"
@@ -65,29 +63,6 @@ static void random_disk_uuid(u8 disk[VDI_UUID_SIZE])
 
 	uuid_generate(u);
 	vdi_uuid_swap(disk, u);
-}
-
-static int check_size(const char *path, const char *arg, u64 size)
-{
-	char max[32];
-
-	if (size < CREATE_MIN_SIZE) {
-		errmsg(path, "invalid size '%s': below 1 MiB, the least VirtualBox accepts",
-		       arg);
-		return -1;
-	}
-	if (size % VDI_SECTOR_SIZE) {
-		errmsg(path, "invalid size '%s': not a multiple of %u",
-		       arg, VDI_SECTOR_SIZE);
-		return -1;
-	}
-	if (size > CREATE_MAX_SIZE) {
-		format_size(max, sizeof(max), CREATE_MAX_SIZE);
-		errmsg(path, "invalid size '%s': larger than %s (%u blocks of 1 MiB)",
-		       arg, max, VDI_MAX_BLOCKS);
-		return -1;
-	}
-	return 0;
 }
 
 static int parse_uuid(struct create_opts *o, const char *arg)
@@ -119,7 +94,7 @@ static int parse_args(int argc, char **argv, struct create_opts *o)
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *uuid = NULL, *size;
+	const char *uuid = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "su:c:fh", opts, NULL)) != -1) {
@@ -148,14 +123,7 @@ static int parse_args(int argc, char **argv, struct create_opts *o)
 		return usage_hint("create");
 	}
 	o->path = argv[optind];
-	size = argv[optind + 1];
-	if (parse_size(size, &o->size) < 0) {
-		errmsg(o->path, "invalid size '%s': %s", size,
-		       errno == ERANGE ? "too large" :
-		       "not a number of bytes with an optional K, M, G or T");
-		return 1;
-	}
-	if (check_size(o->path, size, o->size) < 0)
+	if (image_parse_size(o->path, argv[optind + 1], &o->size) < 0)
 		return 1;
 	if (uuid && parse_uuid(o, uuid) < 0)
 		return 1;

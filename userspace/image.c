@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /* vdisetup: image file access for the offline commands, see image.h. */
 #include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "image.h"
 #include "util.h"
+
+#define IMAGE_MIN_SIZE		MiB	/* VirtualBox refuses smaller disks */
+#define SYS_BACKING_FILES	"/sys/block/vdi*/vdi/backing_file"
+#define SYS_BLOCK		"/sys/block/"
 
 /* A VDI may live on a partition or a logical volume as well as in a file. */
 static int image_size(struct image *img)
@@ -58,6 +66,79 @@ enum vdi_error image_check_header(const struct image *img)
 	return err;
 }
 
+/* The same file: by device and inode, or by device number for devices. */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	if (S_ISBLK(a->st_mode) && S_ISBLK(b->st_mode))
+		return a->st_rdev == b->st_rdev;
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* The first line of @path, without its newline: 0, or -1. */
+static int read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	if (fgets(buf, len, f)) {
+		buf[strcspn(buf, "\n")] = '\0';
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * The vdi device @img is attached to, in @dev ("/dev/vdi0"): 1 if there is
+ * one, else 0, also when no vdi driver is loaded. sysfs names each
+ * device's backing file by path; comparing the files themselves finds the
+ * image by any of its names.
+ */
+static int attached_as(const struct image *img, char *dev, size_t len)
+{
+	char file[PATH_MAX];
+	struct stat self, st;
+	const char *name;
+	glob_t g;
+	size_t i;
+	int ret = 0;
+
+	if (fstat(img->fd, &self) < 0 || glob(SYS_BACKING_FILES, 0, NULL, &g))
+		return 0;
+	for (i = 0; i < g.gl_pathc && !ret; i++) {
+		if (read_line(g.gl_pathv[i], file, sizeof(file)) < 0 ||
+		    stat(file, &st) < 0 || !same_file(&self, &st))
+			continue;
+		name = g.gl_pathv[i] + strlen(SYS_BLOCK);
+		snprintf(dev, len, "/dev/%.*s", (int)strcspn(name, "/"), name);
+		ret = 1;
+	}
+	globfree(&g);
+	return ret;
+}
+
+int image_claim(const struct image *img, const char *what)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char dev[64];
+
+	if (attached_as(img, dev, sizeof(dev))) {
+		errmsg(img->path, "cannot %s: attached as %s; detach it first",
+		       what, dev);
+		return -1;
+	}
+	/* QEMU holds OFD locks on the images it has open: this conflicts. */
+	if (fcntl(img->fd, F_OFD_SETLK, &fl) < 0) {
+		errmsg(img->path, "cannot %s: %s", what,
+		       errno == EAGAIN || errno == EACCES ?
+		       "in use by another program (locked)" : strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 u32 *image_read_map(const struct image *img)
 {
 	size_t len = (size_t)img->h.blocks_in_image * sizeof(u32);
@@ -80,18 +161,42 @@ u32 *image_read_map(const struct image *img)
 	return map;
 }
 
-int image_write_map(const struct image *img, u32 *map)
+int image_check_map(const struct image *img, const u32 *map, char *why,
+		    size_t len)
 {
-	u32 count = img->h.blocks_in_image;
+	unsigned long *seen = calloc(1, vdi_map_seen_bytes(&img->h));
+	struct vdi_map_stats st;
+	enum vdi_error err;
+
+	if (!seen) {
+		errmsg_sys(img->path, "cannot allocate memory");
+		return -1;
+	}
+	err = vdi_map_check(&img->h, map, img->file_size, seen, &st);
+	free(seen);
+	if (!err)
+		return 0;
+	vdi_explain(why, len, err, &img->h, &st);
+	return 1;
+}
+
+int image_write_entries(const struct image *img, u32 *map, u32 first,
+			u32 count)
+{
 	int ret;
 
-	vdi_map_to_disk(map, count);
-	ret = pwrite_full(img->fd, map, (size_t)count * sizeof(u32),
-			  img->h.offset_bmap);
-	vdi_map_to_cpu(map, count);
+	vdi_map_to_disk(map + first, count);
+	ret = pwrite_full(img->fd, map + first, (size_t)count * sizeof(u32),
+			  img->h.offset_bmap + (u64)first * sizeof(u32));
+	vdi_map_to_cpu(map + first, count);
 	if (ret < 0)
 		errmsg_sys(img->path, "cannot write the block map");
 	return ret;
+}
+
+int image_write_map(const struct image *img, u32 *map)
+{
+	return image_write_entries(img, map, 0, img->h.blocks_in_image);
 }
 
 int image_write_header(struct image *img)
@@ -104,10 +209,81 @@ int image_write_header(struct image *img)
 	return 0;
 }
 
+int image_commit_header(struct image *img)
+{
+	struct vdi_disk_header d = img->disk;
+
+	vdi_header_encode(&d, &img->h);
+	if (!memcmp(&d, &img->disk, sizeof(d)))
+		return 0;
+	if (image_write_header(img) < 0)
+		return -1;
+	return image_sync(img, "cannot sync the header");
+}
+
+int image_set_size(struct image *img, u64 size, const char *what)
+{
+	if (ftruncate(img->fd, size) < 0) {
+		errmsg_sys(img->path, what);
+		return -1;
+	}
+	img->file_size = size;
+	return 0;
+}
+
+/*
+ * Test hook, left out of --help on purpose: VDISETUP_CRASH_AFTER=N kills
+ * the tool (SIGKILL, as kill -9 would) right after its Nth successful
+ * fsync of an image, so that a test can stop compact, resize or repair
+ * after every step that reached the disk and check what it left there.
+ */
+static void crash_point(void)
+{
+	static long left = -1;
+	const char *env;
+
+	if (left < 0) {
+		env = getenv("VDISETUP_CRASH_AFTER");
+		left = env ? strtol(env, NULL, 10) : 0;
+	}
+	if (left > 0 && --left == 0)
+		raise(SIGKILL);
+}
+
 int image_sync(const struct image *img, const char *what)
 {
 	if (fsync(img->fd) < 0) {
 		errmsg_sys(img->path, what);
+		return -1;
+	}
+	crash_point();
+	return 0;
+}
+
+int image_parse_size(const char *path, const char *arg, u64 *size)
+{
+	char max[32];
+
+	if (parse_size(arg, size) < 0) {
+		errmsg(path, "invalid size '%s': %s", arg,
+		       errno == ERANGE ? "too large" :
+		       "not a number of bytes with an optional K, M, G or T");
+		return -1;
+	}
+	if (*size < IMAGE_MIN_SIZE) {
+		errmsg(path, "invalid size '%s': below 1 MiB, the least VirtualBox accepts",
+		       arg);
+		return -1;
+	}
+	if (*size % VDI_SECTOR_SIZE) {
+		errmsg(path, "invalid size '%s': not a multiple of %u",
+		       arg, VDI_SECTOR_SIZE);
+		return -1;
+	}
+	if (*size > IMAGE_MAX_SIZE) {
+		format_size(max, sizeof(max), IMAGE_MAX_SIZE);
+		errmsg(path, "invalid size '%s': larger than %s (%u blocks of 1 MiB)",
+		       arg, max, VDI_MAX_BLOCKS);
 		return -1;
 	}
 	return 0;

@@ -2,13 +2,16 @@
 /*
  * vdisetup: an image file as the offline commands see it - the header
  * sector read once and decoded, the block map loaded on demand, and the
- * writes repair and create need. Every function prints its own error as
- * "FILE: what: reason" and returns -1 (or NULL).
+ * writes create, repair, compact and resize need. Every function prints
+ * its own error as "FILE: what: reason" and returns -1 (or NULL).
  */
 #ifndef VDISETUP_IMAGE_H
 #define VDISETUP_IMAGE_H
 
 #include "vdi_format.h"
+
+/* The largest disk create and resize make: VDI_MAX_BLOCKS blocks of 1 MiB. */
+#define IMAGE_MAX_SIZE	((u64)VDI_MAX_BLOCKS * VDI_DEFAULT_BLOCK_SIZE)
 
 struct image {
 	const char *path;
@@ -32,14 +35,47 @@ void image_close(struct image *img);
  */
 enum vdi_error image_check_header(const struct image *img);
 
+/*
+ * Take the image for a change in place by the command @what ("compact"):
+ * refuse it while a vdi device has it attached, and lock it against QEMU
+ * and other vdisetup runs for as long as it stays open. On refusal prints
+ * "FILE: cannot WHAT: why" and returns -1.
+ */
+int image_claim(const struct image *img, const char *what);
+
 /* The block map in CPU order (blocks_in_image entries), to free(). */
 u32 *image_read_map(const struct image *img);
 
-/* Write @map (CPU order, left unchanged) and @img->h, without syncing. */
+/*
+ * vdi_map_check() on @map, as attach runs it: 0 if the driver would take
+ * it, 1 if not (@why says why), -1 if it could not be checked (printed).
+ */
+int image_check_map(const struct image *img, const u32 *map, char *why,
+		    size_t len);
+
+/*
+ * Write @count entries of @map (CPU order, left unchanged) from entry
+ * @first, or the whole map, and @img->h, without syncing.
+ */
+int image_write_entries(const struct image *img, u32 *map, u32 first,
+			u32 count);
 int image_write_map(const struct image *img, u32 *map);
 int image_write_header(struct image *img);
 
+/* Write the header and sync it, unless it is what the file holds. */
+int image_commit_header(struct image *img);
+
+/* ftruncate() to @size; @what names the step for the message. */
+int image_set_size(struct image *img, u64 size, const char *what);
+
 /* fsync() with the message; @what names the step for it. */
 int image_sync(const struct image *img, const char *what);
+
+/*
+ * A disk size for create and resize, in parse_size() syntax: a multiple of
+ * 512 from 1 MiB to IMAGE_MAX_SIZE. Else prints "FILE: invalid size 'ARG':
+ * why" and returns -1.
+ */
+int image_parse_size(const char *path, const char *arg, u64 *size);
 
 #endif /* VDISETUP_IMAGE_H */

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "image.h"
 #include "util.h"
@@ -53,6 +54,9 @@ static void info_usage(FILE *out)
 		" vdisetup info [options] FILE\n"
 		"\nShow every header field of a VDI image, its virtual size and its\n"
 		"layout. UUIDs are printed as VirtualBox and qemu-img print them.\n"
+		"The allocated, zero and free blocks are counted in the block map\n"
+		"('blocks allocated' is the header's counter); the actual size is\n"
+		"what the file takes on its filesystem.\n"
 		"Exits 1 if the header is not one the vdi driver accepts, after\n"
 		"showing the fields when the file is a VDI image at all.\n"
 		"\nOptions:\n"
@@ -152,6 +156,30 @@ static void info_summary(struct fields *f, const struct image *img)
 	field_str(f, "comment", h->comment);
 }
 
+/*
+ * What the block map holds and what the file takes on the host, which
+ * compact and resize change. Without a map that can be read, nothing.
+ */
+static void info_space(struct fields *f, const struct image *img)
+{
+	u32 *map = image_read_map(img);
+	u32 i, allocated = 0, zero = 0;
+	struct stat st;
+
+	if (!map)
+		return;
+	for (i = 0; i < img->h.blocks_in_image; i++) {
+		allocated += vdi_entry_allocated(map[i]);
+		zero += map[i] == VDI_BLOCK_ZERO;
+	}
+	free(map);
+	field_u64(f, "allocated blocks", allocated);
+	field_u64(f, "zero blocks", zero);
+	field_u64(f, "free blocks", img->h.blocks_in_image - allocated - zero);
+	if (!fstat(img->fd, &st))
+		field_size(f, "actual size", (u64)st.st_blocks * 512);
+}
+
 /* Then the remaining raw fields, in the order of the header. */
 static void info_raw(struct fields *f, const struct image *img)
 {
@@ -198,12 +226,16 @@ int cmd_info(int argc, char **argv)
 	if (image_open(&img, path, O_RDONLY) < 0)
 		return 1;
 	err = image_check_header(&img);
-	image_close(&img);
 	/* Fields of a file that is no VDI image at all would be noise. */
-	if (err == VDI_ERR_SHORT_FILE || err == VDI_ERR_SIGNATURE)
+	if (err == VDI_ERR_SHORT_FILE || err == VDI_ERR_SIGNATURE) {
+		image_close(&img);
 		return 1;
+	}
 	fields_open(&f, stdout, json);
 	info_summary(&f, &img);
+	if (!err)
+		info_space(&f, &img);
+	image_close(&img);
 	info_raw(&f, &img);
 	field_bool(&f, "valid", !err);
 	if (err) {
@@ -298,19 +330,10 @@ static void print_map(const struct image *img, const u32 *map, bool json)
  */
 static void warn_bad_map(const struct image *img, const u32 *map)
 {
-	unsigned long *seen = calloc(1, vdi_map_seen_bytes(&img->h));
-	struct vdi_map_stats st;
-	enum vdi_error err;
 	char why[160];
 
-	if (!seen)
-		return;
-	err = vdi_map_check(&img->h, map, img->file_size, seen, &st);
-	free(seen);
-	if (!err)
-		return;
-	vdi_explain(why, sizeof(why), err, &img->h, &st);
-	errmsg(img->path, "warning: %s; run 'vdisetup check'", why);
+	if (image_check_map(img, map, why, sizeof(why)) > 0)
+		errmsg(img->path, "warning: %s; run 'vdisetup check'", why);
 }
 
 int cmd_map(int argc, char **argv)

@@ -166,6 +166,41 @@ void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+static void progress_show(struct progress *p)
+{
+	int now = p->total ? (int)(p->done * 10000 / p->total) : 10000;
+
+	if (now == p->shown)
+		return;
+	p->shown = now;
+	printf("\r    %s (%d.%02d/100%%)", p->what, now / 100, now % 100);
+	fflush(stdout);
+}
+
+void progress_begin(struct progress *p, bool on, const char *what, u64 total)
+{
+	p->what = on ? what : NULL;
+	p->done = 0;
+	p->total = total;
+	p->shown = -1;
+	if (p->what)
+		progress_show(p);
+}
+
+void progress_add(struct progress *p, u64 n)
+{
+	p->done += n;
+	if (p->what)
+		progress_show(p);
+}
+
+void progress_end(struct progress *p)
+{
+	if (p->what)
+		putchar('\n');
+	p->what = NULL;
+}
+
 void print_escaped(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

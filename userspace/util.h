@@ -93,6 +93,22 @@ void field_bool(struct fields *f, const char *label, bool v);
 /* People get "1 GiB (1073741824 bytes)", JSON the number. */
 void field_size(struct fields *f, const char *label, u64 bytes);
 
+/*
+ * Progress of a long step for --progress: "  WHAT (12.34/100%)" redrawn in
+ * place on stdout, as qemu-img -p shows it; nothing unless turned on.
+ */
+struct progress {
+	const char *what;	/* NULL: quiet */
+	u64 done;
+	u64 total;
+	int shown;		/* hundredths of a percent on the screen */
+};
+
+void progress_begin(struct progress *p, bool on, const char *what, u64 total);
+void progress_add(struct progress *p, u64 n);
+/* Ends the line, also after a failure, before its message follows. */
+void progress_end(struct progress *p);
+
 /* @s for a terminal: control characters as C escapes (\n, \x01). */
 void print_escaped(FILE *out, const char *s);
 

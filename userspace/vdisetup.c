@@ -23,10 +23,12 @@ static const struct command commands[] = {
 	{ "info",   cmd_info,   "info FILE [--json]" },
 	{ "check",  cmd_check,  "check FILE [--repair] [--json]" },
 	{ "map",    cmd_map,    "map FILE [--json]" },
+	{ "compact", cmd_compact, "compact FILE [--zero-blocks] [--progress]" },
+	{ "resize", cmd_resize, "resize FILE SIZE [--progress]" },
 	{ "attach", cmd_attach,
-	  "attach [-f|--find] [--show] [-r] [-P] [--direct-io] FILE" },
+	  "attach [-f|--find] [--show] [-r] [-P] [--direct-io] [--autoclear] FILE [DEV]" },
 	{ "detach", cmd_detach, "detach DEV... | detach -a" },
-	{ "list",   cmd_list,   "list [--json]" },
+	{ "list",   cmd_list,   "list [-J|--json] [-n|--noheadings]" },
 };
 
 static void usage(FILE *out)

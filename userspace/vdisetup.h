@@ -8,6 +8,8 @@ int cmd_create(int argc, char **argv);		/* create.c */
 int cmd_info(int argc, char **argv);		/* inspect.c */
 int cmd_check(int argc, char **argv);		/* check.c */
 int cmd_map(int argc, char **argv);		/* inspect.c */
+int cmd_compact(int argc, char **argv);		/* compact.c */
+int cmd_resize(int argc, char **argv);		/* resize.c */
 
 /* attach.c: devices, through /dev/vdi-control and /dev/vdiN */
 int cmd_attach(int argc, char **argv);

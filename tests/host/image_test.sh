@@ -8,7 +8,7 @@ here=$(dirname "$(realpath "$0")")
 . "$here/../tap.sh"
 VDI_TOP=$(realpath "$here/../..")
 . "$here/../vdi_lib.sh"	# peek32, poke32, header offsets, tap_eq
-V=$VDISETUP
+. "$here/offline_lib.sh"	# run, expect, info, map entries, raw images
 off_type=76		# image_type in the header
 off_uuid=392		# uuid_image
 
@@ -19,50 +19,6 @@ done
 tap_plan 189
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
-
-# run CMD...: its output (stdout and stderr) in $out, its status in $rc.
-run()
-{
-	out=$("$@" 2>&1)
-	rc=$?
-}
-
-# expect NAME STATUS REGEX CMD...: CMD exits with STATUS and prints a line
-# matching REGEX (grep -E).
-expect()
-{
-	local name=$1 status=$2 re=$3
-	shift 3
-	run "$@"
-	if [ "$rc" != "$status" ]; then
-		tap_fail "$name" "exit $rc, not $status: $(tr '\n' '|' <<<"$out")"
-	elif ! grep -qE -- "$re" <<<"$out"; then
-		tap_fail "$name" "no /$re/ in: $(tr '\n' '|' <<<"$out")"
-	else
-		tap_ok "$name"
-	fi
-}
-
-# info IMAGE KEY...: those fields of `vdisetup info --json`, space-separated.
-info()
-{
-	local img=$1
-	shift
-	"$V" info --json "$img" | jq -r "[$(printf '."%s",' "$@" | sed 's/,$//')] | map(tostring) | join(\" \")"
-}
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-fsize() { stat -c %s "$1"; }
-entry_off() { echo $(($(peek32 "$1" $VDI_OFF_BMAP) + 4 * $2)); }
-set_entry() { poke32 "$1" "$(entry_off "$1" "$2")" "$3"; }
-get_entry() { peek32 "$1" "$(entry_off "$1" "$2")"; }
-
-# qemu_clean NAME IMAGE: qemu-img check finds nothing wrong.
-qemu_clean()
-{
-	expect "$1" 0 '^No errors were found on the image' \
-		qemu-img check -f vdi "$2"
-}
 
 # ---------------------------------------------------------------- create
 # create_layout NAME IMAGE SIZE TYPE: the header fields create must write.
@@ -184,10 +140,7 @@ done
 
 # -------------------------------------------------------------------- map
 # r.raw: 16 MiB, data in blocks 1-3, 5, 9 and 10, holes elsewhere.
-for b in 1 2 3 5 9 10; do
-	head -c $MiB /dev/urandom | write_at "$d/r.raw" $((b * MiB)) /dev/stdin
-done
-truncate -s 16M "$d/r.raw"
+raw_with_data "$d/r.raw" 16M 1 2 3 5 9 10
 qemu=$d/qemu-layout.vdi
 vbox=$d/vbox-layout.vdi
 qemu-img convert -f raw -O vdi "$d/r.raw" "$qemu"
@@ -219,16 +172,7 @@ tap_eq "odd disk size: map as qemu-img's" \
 
 # --------------------------------------------------------- check, repair
 # expected OUT START LENGTH...: r.raw with those byte ranges zeroed.
-expected()
-{
-	local out=$1
-	shift
-	cp "$d/r.raw" "$out"
-	while [ $# -gt 0 ]; do
-		head -c "$2" /dev/zero | write_at "$out" "$1" /dev/stdin
-		shift 2
-	done
-}
+expected() { raw_with_zeros "$d/r.raw" "$@"; }
 
 # damaged CASE STATUS REGEX ZERO_RANGE... -- NAME DAMAGE...: $d/NAME.vdi,
 # a copy of $base damaged by DAMAGE (run with the copy's name appended), is
