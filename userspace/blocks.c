@@ -182,19 +182,19 @@ int blocks_move(struct blocks *b, u32 from, u32 to)
 }
 
 /*
- * VirtualBox's compact does the same: the blocks in use end up below
- * @limit, and a new block still goes after all of them. Holes are found
- * below the top, as @limit >= b->used leaves one for every block above it.
+ * VirtualBox's compact does the same: then blocks_allocated can equal the
+ * number of blocks in use, as QEMU's check wants, and a new block still
+ * goes after all of them. While the top is above b->used, a hole is below.
  */
-int blocks_pack(struct blocks *b, u32 limit)
+int blocks_pack(struct blocks *b)
 {
 	struct progress p;
 	u32 hole = 0;
 	int ret = 0;
 
 	progress_begin(&p, b->progress, "moving blocks",
-		       blocks_in_use(b, limit, b->top));
-	while (b->top > limit && !ret) {
+		       blocks_in_use(b, b->used, b->top));
+	while (b->top > b->used && !ret) {
 		hole = blocks_next_free(b, hole);
 		ret = blocks_move(b, b->top - 1, hole);
 		progress_add(&p, 1);

@@ -63,10 +63,10 @@ int blocks_point(struct blocks *b, u32 index, u32 entry);
 int blocks_move(struct blocks *b, u32 from, u32 to);
 
 /*
- * Move the last blocks in use into the first unused ones until none is
- * at @limit or above; @limit may not be below b->used.
+ * Move the last block in use into the first unused one until the blocks
+ * in use are data blocks 0 to b->used - 1.
  */
-int blocks_pack(struct blocks *b, u32 limit);
+int blocks_pack(struct blocks *b);
 
 /*
  * Renumber for a data area that starts @k blocks later: block @k becomes

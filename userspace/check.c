@@ -259,7 +259,7 @@ static int repair(struct check *c)
 	if (c->need_size > c->img.file_size &&
 	    image_set_size(&c->img, c->need_size, "cannot complete a data block") < 0)
 		return -1;
-	if (blocks_pack(&c->b, c->b.used) < 0)
+	if (blocks_pack(&c->b) < 0)
 		return -1;
 	if (c->cleared && (image_write_map(&c->img, c->b.map) < 0 ||
 			   image_sync(&c->img, "cannot sync the block map") < 0))

@@ -120,7 +120,7 @@ int cmd_compact(int argc, char **argv)
 	b.progress = progress;
 	ret = zero ? zero_blocks(&b) : 0;
 	if (!ret)
-		ret = blocks_pack(&b, b.used);
+		ret = blocks_pack(&b);
 	if (!ret)
 		ret = blocks_finish(&b);
 	blocks_release(&b);

@@ -35,7 +35,8 @@ static void resize_usage(FILE *out)
 		"create, a multiple of 512 from 1 MiB to %s. Growing keeps\n"
 		"the content, and the new space reads as zeros. Shrinking only\n"
 		"cuts off blocks that hold no data: it refuses otherwise, and names\n"
-		"the first block in the way. Never on an attached image.\n"
+		"the first block in the way. Run again after an interruption, it\n"
+		"finishes the job. Never on an attached image.\n"
 		"\nOptions:\n"
 		" -p, --progress  show progress\n"
 		" -h, --help      display this help\n", max);
@@ -52,10 +53,11 @@ static void format_offset(char *buf, size_t len, u64 off)
 
 /*
  * A last block the new end cuts through counts as cut off: what it holds
- * past the end would come back if the disk grew again. Blocks in use past
- * the new block count move into holes first, as compact moves them.
+ * past the end would come back if the disk grew again. If blocks in use
+ * lie past the new block count, the image is compacted first, which moves
+ * them into holes and leaves none.
  */
-static int shrink(struct blocks *b, u64 size)
+static int resize_down(struct blocks *b, u64 size)
 {
 	struct vdi_header *h = &b->img->h;
 	u32 i, blocks = div_round_up(size, h->block_size);
@@ -69,7 +71,7 @@ static int shrink(struct blocks *b, u64 size)
 		       i, off);
 		return -1;
 	}
-	if (blocks_pack(b, blocks) < 0)
+	if (b->top > blocks && blocks_pack(b) < 0)
 		return -1;
 	h->disk_size = size;
 	h->blocks_in_image = blocks;
@@ -184,7 +186,7 @@ static int plan_growth(const struct blocks *b, u64 size,
 		*k = div_round_up(vdi_map_bytes(want), h->block_size);
 		data = h->offset_data + (u64)*k * h->block_size;
 		if (data > UINT32_MAX) {
-			errmsg(path, "cannot grow: the data would start past 4 GiB, beyond what VDI offsets hold");
+			errmsg(path, "cannot grow: the data would start past 4 GiB");
 			return -1;
 		}
 		want->offset_bmap = h->offset_data;
@@ -198,7 +200,7 @@ static int plan_growth(const struct blocks *b, u64 size,
 		return -1;
 	}
 	if (b->used + (u64)*k > (h->offset_data - h->offset_bmap) / sizeof(u32)) {
-		errmsg(path, "cannot grow: the larger block map needs the place of the first %u data block(s), and there are not enough free blocks to move them to (%u of %u in use)",
+		errmsg(path, "cannot grow: the larger map needs %u free block(s); %u of %u in use",
 		       *k, b->used, h->blocks_in_image);
 		return -1;
 	}
@@ -217,7 +219,7 @@ static void punch(const struct image *img, u64 from, u64 to)
 				from, to - from);
 }
 
-static int grow(struct blocks *b, u64 size)
+static int resize_up(struct blocks *b, u64 size)
 {
 	struct image *img = b->img;
 	struct vdi_header *h = &img->h, want;
@@ -293,11 +295,11 @@ int cmd_resize(int argc, char **argv)
 		return 1;
 	b.progress = progress;
 	if (size < vdi_virtual_size(&img.h))
-		ret = shrink(&b, size);
-	else if (size != img.h.disk_size)
-		ret = grow(&b, size);
-	else
-		ret = 0;
+		ret = resize_down(&b, size);
+	else if (size > img.h.disk_size)
+		ret = resize_up(&b, size);
+	else	/* the same size: finish what an interrupted resize left */
+		ret = blocks_finish(&b);
 	blocks_release(&b);
 	image_close(&img);
 	return ret ? 1 : 0;

@@ -57,6 +57,17 @@ clean()
 	expect "$1: vdisetup check" 0 '^No errors' "$V" check "$2"
 }
 
+# refused NAME REGEX IMAGE CMD...: CMD fails with a line matching REGEX
+# and leaves IMAGE as it was.
+refused()
+{
+	local name=$1 re=$2 img=$3 sum
+	shift 3
+	sum=$(sha "$img")
+	expect "$name" 1 "$re" "$@"
+	tap_eq "$name: the file is left as it was" "$sum" "$(sha "$img")"
+}
+
 # dense IMAGE: the data blocks in use, sorted, are 0 to blocks_allocated-1.
 dense()
 {
@@ -78,7 +89,8 @@ killed()
 	shift 3
 	for n in $(seq 1 200); do
 		cp "$base" "$img"
-		VDISETUP_CRASH_AFTER=$n "$@" "$img" >/dev/null 2>&1
+		# A subshell that outlives CMD reports the kill to /dev/null.
+		(VDISETUP_CRASH_AFTER=$n "$@" "$img"; exit $?) >/dev/null 2>&1
 		rc=$?
 		[ $rc = 0 ] && break
 		"$V" check "$img" >/dev/null 2>&1
@@ -206,6 +218,16 @@ expect "grow 64M -> 1G (qemu layout): the new space reads as zeros" 0 \
 	qemu-io -f vdi -c "read -P 0 $((16 * MiB)) $((GiB - 16 * MiB))" "$img"
 killed "grow 64M -> 1G" "$d/grow-base.vdi" "$d/r.raw" resize_to 1G
 
+# A 2 MiB map takes data blocks 0 and 1, which both move.
+img=$d/grow-half-tera.vdi
+image qemu "$img" "$d/r.raw"
+grow "grow 16M -> 512G (qemu layout, the map takes data blocks 0 and 1)" \
+	"$img" "$d/r.raw" $((512 * GiB)) yes
+tap_eq "grow 16M -> 512G: map at the old data offset, data 2 blocks later" \
+	"1024 $((1024 + 2 * MiB)) 7" "$(info "$img" map-offset data-offset blocks-allocated)"
+image qemu "$img" "$d/r.raw"
+killed "grow 16M -> 512G" "$img" "$d/r.raw" resize_to 512G
+
 img=$d/grow-vbox.vdi
 image vbox "$img" "$d/r.raw"
 grow "grow 16M -> 1G (vbox layout, the map fits its 1 MiB)" "$img" "$d/r.raw" \
@@ -225,9 +247,9 @@ tap_eq "grow 1T -> 2T: map where the data started, data 8 blocks later" \
 	"$((5 * MiB)) $((13 * MiB)) 2097152 2" \
 	"$(info "$img" map-offset data-offset blocks blocks-allocated)"
 expect "grow 1T -> 2T: the data where it was, zeros after it" 0 \
-	"^read $((TiB + MiB))/" qemu-io -f vdi -c "read -P 0xa5 $((TiB - MiB)) 1M" \
+	"^read $MiB/$MiB bytes at offset $((2 * TiB - MiB))" qemu-io -f vdi -c "read -P 0xa5 $((TiB - MiB)) 1M" \
 	-c "read -P 0x5a 0 64k" -c "read -P 0 64k $((MiB - 65536))" \
-	-c "read -P 0 $((TiB)) $((TiB + MiB))" "$img"
+	-c "read -P 0 $TiB 1M" -c "read -P 0 $((2 * TiB - MiB)) 1M" "$img"
 # 8 MiB of map and 2 data blocks; 4 MiB more if the old map stayed.
 echo "# grow 1T -> 2T: actual size $(info "$img" actual-size) bytes"
 tap_eq "grow 1T -> 2T: the old map's place given back" 1 \
@@ -239,14 +261,14 @@ img=$d/full64.vdi
 image qemu "$img" "$d/full64.raw"
 grow "grow a full 64M image -> 1G (the map first grows in its sector)" "$img" \
 	"$d/full64.raw" $GiB yes
+image qemu "$img" "$d/full64.raw"
+killed "grow a full 64M image -> 1G" "$img" "$d/full64.raw" resize_to 1G
 raw_with_data "$d/full128.raw" 128M $(seq 0 127)
 img=$d/full128.vdi
 image qemu "$img" "$d/full128.raw"
-sum=$(sha "$img")
-expect "grow a full 128M image whose map fills its sectors: refused" 1 \
-	"full128.vdi: cannot grow: the larger block map needs the place of the first 1 data block\(s\), and there are not enough free blocks to move them to \(128 of 128 in use\)" \
-	"$V" resize "$img" 1G
-tap_eq "... and the file is left as it was" "$sum" "$(sha "$img")"
+refused "grow a full 128M image whose map fills its sectors" \
+	"full128.vdi: cannot grow: the larger map needs 1 free block\(s\); 128 of 128 in use" \
+	"$img" "$V" resize "$img" 1G
 
 # A disk size that is no multiple of 512 leaves the rest of block 12 out of
 # the disk; what the file holds there must not show after growing.
@@ -262,14 +284,12 @@ expect "... the bytes past the old end read as zeros" 0 "^read 512/" \
 # ------------------------------------------------------- resize: shrink
 img=$d/r.vdi
 image qemu "$img" "$d/r.raw"
-sum=$(sha "$img")
-expect "shrink over data: refused, naming the first block in the way" 1 \
+refused "shrink over data: refused, naming the first block in the way" \
 	"r.vdi: cannot shrink: block 9 \(offset 9 MiB\) is allocated" \
-	"$V" resize "$img" 8M
-expect "shrink into a block with data: refused" 1 \
+	"$img" "$V" resize "$img" 8M
+refused "shrink into a block with data" \
 	"r.vdi: cannot shrink: block 12 \(offset 12 MiB\) is allocated" \
-	"$V" resize "$img" $((12 * MiB + 512))
-tap_eq "refused shrinks leave the file as it was" "$sum" "$(sha "$img")"
+	"$img" "$V" resize "$img" $((12 * MiB + 512))
 expect "shrink 16M -> 13M (no data cut)" 0 '' "$V" resize "$img" 13M
 same "shrink 16M -> 13M: same content" "$img" "$d/r.raw"
 clean "shrink 16M -> 13M" "$img"
@@ -321,11 +341,9 @@ for c in compact resize; do
 	img=$d/dup.vdi
 	image qemu "$img" "$d/r.raw"
 	set_entry "$img" 7 "$(get_entry "$img" 1)"
-	sum=$(sha "$img")
-	expect "$c: a damaged map is refused" 1 \
+	refused "$c: a damaged map is refused" \
 		"dup.vdi: cannot $c: block map entry used twice \(entry 7: .*\); run 'vdisetup check --repair'" \
-		"$V" $c "$img" $size
-	tap_eq "$c: ... and left as it was" "$sum" "$(sha "$img")"
+		"$img" "$V" $c "$img" $size
 	rm -f "$img"
 done
 expect "resize: a bad size" 1 "r.vdi: invalid size '1000': below 1 MiB" \

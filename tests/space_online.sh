@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# vdisetup compact and resize against the driver: killed after every step
+# that reached the disk (the test hook VDISETUP_CRASH_AFTER), they leave an
+# image that attaches and reads through /dev/vdiN as before; so does the
+# finished result. An attached image is refused by compact, resize and
+# check --repair, and left as it was.
+. "$(dirname "$(realpath "$0")")/tap.sh"
+. "$(dirname "$(realpath "$0")")/vdi_lib.sh"
+
+vdi_setup qemu-img cmp sha256sum
+FREE=4294967295
+ZERO=4294967294
+V=$VDISETUP
+
+entry_off() { echo $(($(peek32 "$1" $VDI_OFF_BMAP) + 4 * $2)); }
+
+# reads NAME IMAGE RAW: IMAGE attaches read-only and reads as RAW, zeros
+# past RAW's end.
+reads()
+{
+	local dev size
+	if ! vdi_attach dev -r "$2"; then
+		tap_fail "$1" "vdisetup attach failed"
+		return
+	fi
+	size=$(blockdev --getsize64 "$dev")
+	cp "$3" "$scratch/want.raw"
+	truncate -s "$size" "$scratch/want.raw"
+	tap_cmp "$1" "$scratch/want.raw" "$dev"
+	"$V" detach "$dev"
+}
+
+# killed NAME BASE RAW CMD...: CMD, with a copy of BASE appended, killed
+# after each of its syncs in turn until it runs to the end.
+killed()
+{
+	local name=$1 base=$2 raw=$3 img=$scratch/killed.vdi n rc
+	shift 3
+	for n in $(seq 1 100); do
+		cp "$base" "$img"
+		(VDISETUP_CRASH_AFTER=$n "$@" "$img"; exit $?) >/dev/null 2>&1
+		rc=$?
+		[ $rc = 0 ] && break
+		reads "$name: killed after sync $n: attaches and reads the same" \
+			"$img" "$raw"
+	done
+	reads "$name: finished: attaches and reads the same" "$img" "$raw"
+}
+
+resize_to() { "$V" resize "$2" "$1"; }
+
+# r.raw: 16 MiB, data in blocks 1-3, 5, 9, 10 and 12 (data blocks 0-6).
+raw=$scratch/r.raw
+: > "$raw"
+for b in 1 2 3 5 9 10 12; do
+	head -c $MiB /dev/urandom | write_at "$raw" $((b * MiB)) /dev/stdin
+done
+truncate -s 16M "$raw"
+
+tap_plan
+
+# Entry 2 zero, entry 5 free, block 12's data zeros: two holes, one zero
+# block for --zero-blocks.
+img=$scratch/holes.vdi
+qemu-img convert -f raw -O vdi "$raw" "$img"
+poke32 "$img" "$(entry_off "$img" 2)" $ZERO
+poke32 "$img" "$(entry_off "$img" 5)" $FREE
+head -c $MiB /dev/zero |
+	write_at "$img" $(($(peek32 "$img" $VDI_OFF_DATA) + 6 * MiB)) /dev/stdin
+want=$scratch/holes.raw
+cp "$raw" "$want"
+for b in 2 5 12; do
+	head -c $MiB /dev/zero | write_at "$want" $((b * MiB)) /dev/stdin
+done
+killed "compact --zero-blocks" "$img" "$want" "$V" compact --zero-blocks
+
+# 16 MiB in QEMU's layout grown to 256 MiB: the map takes data block 0.
+img=$scratch/grow.vdi
+qemu-img convert -f raw -O vdi "$raw" "$img"
+killed "grow 16M -> 256M" "$img" "$raw" resize_to 256M
+cp "$scratch/killed.vdi" "$scratch/grown.vdi"
+killed "shrink 256M -> 13M" "$scratch/grown.vdi" "$raw" resize_to 13M
+
+# Offline only: an attached image is refused and left alone.
+# refused WHAT CMD...: CMD fails with "cannot WHAT: attached as DEV".
+refused()
+{
+	local what=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	tap_eq "$what: an attached image is refused" \
+		"1 $img: cannot $what: attached as $dev; detach it first" "$rc $out"
+}
+
+img=$scratch/attached.vdi
+cp "$scratch/holes.vdi" "$img"
+if vdi_attach dev "$img"; then
+	sum=$(sha256sum "$img")
+	refused compact "$V" compact "$img"
+	refused resize "$V" resize "$img" 32M
+	refused repair "$V" check --repair "$img"
+	tap_eq "... and left as it was" "$sum" "$(sha256sum "$img")"
+	"$V" detach "$dev"
+else
+	tap_fail "attached image: attach" "vdisetup attach failed"
+fi
+tap_done
