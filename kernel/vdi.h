@@ -6,7 +6,7 @@
  *   vdi_ctl_mutex	the idr of devices; control ioctls (vdi_main.c)
  *   disk->open_mutex	taken by the block layer around ->open/->release
  *   vdev->lock		device state, flags and the image pointer
- *   vdi_bound_lock	the list of bound devices (exclusive backing files)
+ *   vdi_bound_lock	the list of bound images (exclusive backing files)
  * and, independent of all of them, img->map_lock, taken only by the I/O
  * worker (allocation, flush) and at unbind when no I/O can be in flight.
  * The I/O path never takes vdev->lock: bind and unbind publish and retract
@@ -102,9 +102,6 @@ struct vdi_cmd {
 	struct work_struct	work;
 	struct bio_vec		*bvec;
 };
-
-/* vdi_main.c */
-extern struct mutex vdi_ctl_mutex;
 
 /* vdi_dev.c */
 struct vdi_device *vdi_dev_alloc(void);

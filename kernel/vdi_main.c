@@ -23,7 +23,7 @@
 #define VDI_MAX_INDEX	BIT(MINORBITS)
 
 /* Protects vdi_idr and vdev->visible. */
-DEFINE_MUTEX(vdi_ctl_mutex);
+static DEFINE_MUTEX(vdi_ctl_mutex);
 static DEFINE_IDR(vdi_idr);
 
 /**

@@ -4,13 +4,16 @@
  * in-memory block map, allocation of data blocks on first write, and
  * writing the map and header back at flush and detach.
  *
- * Crash safety rests on one rule: the map on disk never names a data block
- * whose contents are not durable. Entries are published in memory only
- * after their data write returned, and written to the file only at a flush,
- * after an fsync that made the data of every entry published so far
- * durable (vdi_image_flush). The header's blocks_allocated may lag behind
- * the map after a crash; attach then takes the next free index from the
- * highest entry (vdi_map_check), so no block is ever handed out twice.
+ * Crash safety rests on two rules. The map on disk never names a data
+ * block whose contents are not durable: entries are published in memory
+ * only after their data write returned, and written to the file only at a
+ * flush, after an fsync that made the data of every entry published so far
+ * durable (vdi_image_flush). And the header's blocks_allocated is durable
+ * no later than the map entries below it, because QEMU and VirtualBox take
+ * it as the next index to allocate: a map ahead of the header would make
+ * them hand out a referenced block again. A header ahead of the map only
+ * leaks blocks. Our own attach also takes the next free index from the
+ * highest entry (vdi_map_check), so it never reuses a block either way.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -332,12 +335,14 @@ static int vdi_write_header(struct vdi_image *img)
  * vdi_image_flush() - make everything written so far durable
  * @img: the image
  *
- * With new allocations since the last flush: fsync (the data of every
- * published entry reaches stable storage), then write the changed map
- * sectors and the header, then fsync again. map_lock is held up to the
- * metadata writes, so no entry can be published between the first fsync
- * and the map write - such an entry's data might not be durable yet.
- * Without allocations a flush is a single fsync.
+ * With new allocations since the last flush: write the header, fsync (the
+ * header and the data of every published entry reach stable storage),
+ * write the changed map sectors, fsync again. So the data and the header
+ * are durable before the map entries that rely on them, at the cost of two
+ * fsyncs. map_lock is held up to the map write, so no entry can be
+ * published between the first fsync and the map write - such an entry's
+ * data might not be durable yet. Without allocations a flush is a single
+ * fsync.
  *
  * Return: 0 or a negative errno; on failure the metadata stays dirty.
  */
@@ -349,11 +354,11 @@ int vdi_image_flush(struct vdi_image *img)
 		return 0;
 	mutex_lock(&img->map_lock);
 	if (img->meta_dirty) {
-		err = vfs_fsync(img->file, 0);
+		err = vdi_write_header(img);
+		if (!err)
+			err = vfs_fsync(img->file, 0);
 		if (!err)
 			err = vdi_write_map(img);
-		if (!err)
-			err = vdi_write_header(img);
 		if (!err)
 			img->meta_dirty = false;
 	}

@@ -35,17 +35,16 @@ reads()
 # after each of its syncs in turn until it runs to the end.
 killed()
 {
-	local name=$1 base=$2 raw=$3 img=$scratch/killed.vdi n rc
+	local name=$1 base=$2 raw=$3 img=$scratch/killed.vdi
 	shift 3
-	for n in $(seq 1 100); do
-		cp "$base" "$img"
-		(VDISETUP_CRASH_AFTER=$n "$@" "$img"; exit $?) >/dev/null 2>&1
-		rc=$?
-		[ $rc = 0 ] && break
-		reads "$name: killed after sync $n: attaches and reads the same" \
-			"$img" "$raw"
-	done
+	crash_every_sync "$img" "$base" killed_after "$@"
 	reads "$name: finished: attaches and reads the same" "$img" "$raw"
+}
+
+# killed_after N: killed()'s copy (name, raw, img: bash lets it see them).
+killed_after()
+{
+	reads "$name: killed after sync $1: attaches and reads the same" "$img" "$raw"
 }
 
 resize_to() { "$V" resize "$2" "$1"; }

@@ -194,6 +194,25 @@ quiet()
 	return $rc
 }
 
+# crash_every_sync IMG BASE VERIFY CMD...: CMD, with IMG appended, runs on
+# a fresh copy of BASE and is killed right after its first, second, ...
+# sync (vdisetup's test hook VDISETUP_CRASH_AFTER); after each kill VERIFY
+# N looks at what it left in IMG. Ends when CMD runs to the end: its exit
+# status is in $rc.
+crash_every_sync()
+{
+	local img=$1 base=$2 verify=$3 n
+	shift 3
+	for n in $(seq 1 200); do
+		cp "$base" "$img"
+		# A subshell that outlives CMD reports the kill to /dev/null.
+		(VDISETUP_CRASH_AFTER=$n "$@" "$img"; exit $?) >/dev/null 2>&1
+		rc=$?
+		[ $rc = 0 ] && return
+		"$verify" "$n"
+	done
+}
+
 # tap_eq NAME EXPECTED SEEN: passes when they are equal, else shows both.
 tap_eq()
 {

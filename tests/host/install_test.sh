@@ -5,10 +5,13 @@
 # the udev rule, the uapi header) with their modes and contents, no depmod,
 # for the default PREFIX, for PREFIX=/usr with the directories moved, and
 # for one KVER; man, bash-completion and the compiler find what was
-# installed; uninstall leaves no file behind. Then for real, in the VM on
-# each kernel (its root is a throw-away overlay): make install, modprobe
-# vdi, /dev/vdi-control, the installed vdisetup attaches and detaches an
-# image, make uninstall, and modprobe finds no vdi any more.
+# installed; uninstall leaves no file behind. Then for real, in the VM (its
+# root is a throw-away overlay): make install, modprobe vdi,
+# /dev/vdi-control, the installed vdisetup attaches and detaches an image,
+# make uninstall, and modprobe finds no vdi any more. That runs on the
+# oldest kernel only: install and uninstall each run depmod, which takes
+# minutes under TCG over 6.12's four thousand xz-compressed modules (the
+# 6.12 module is checked in the DESTDIR, and loaded by dkms_test.sh).
 #
 #   install_test.sh [KVER...]     (the guest part: install_test.sh --guest)
 here=$(dirname "$(realpath "$0")")
@@ -181,7 +184,7 @@ tap_check "make uninstall DESTDIR (no KVER)" make -s -C "$top" uninstall DESTDIR
 expect_files "make uninstall after KVER=$k: no file is left" "$D" ""
 
 # ------------------------------------------------ for real, in the VM
-for k in "${kvers[@]}"; do
+for k in "${kvers[0]}"; do
 	out=$d/vm-$k.log
 	"$top/tests/vm/run" --kernel "$k" --timeout 300 -- "$here/install_test.sh" --guest > "$out" 2>&1
 	rc=$?

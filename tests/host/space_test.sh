@@ -85,34 +85,35 @@ dense()
 # run must finish it. The last result is left in $d/killed.vdi.
 killed()
 {
-	local name=$1 base=$2 raw=$3 img=$d/killed.vdi n crc why
+	local name=$1 base=$2 raw=$3 img=$d/killed.vdi cmd
 	shift 3
-	for n in $(seq 1 200); do
-		cp "$base" "$img"
-		# A subshell that outlives CMD reports the kill to /dev/null.
-		(VDISETUP_CRASH_AFTER=$n "$@" "$img"; exit $?) >/dev/null 2>&1
-		rc=$?
-		[ $rc = 0 ] && break
-		"$V" check "$img" >/dev/null 2>&1
-		crc=$?
-		why=
-		[ $rc = 137 ] || why="exit $rc, not killed (137)"
-		[ $crc = 0 ] || [ $crc = 3 ] || why="$why check exits $crc"
-		qemu-img compare -f vdi -F raw "$img" "$raw" >/dev/null 2>&1 ||
-			why="$why content differs"
-		"$@" "$img" >/dev/null 2>&1 || why="$why second run fails"
-		"$V" check "$img" >/dev/null 2>&1 || why="$why second run leaves problems"
-		qemu-img compare -f vdi -F raw "$img" "$raw" >/dev/null 2>&1 ||
-			why="$why content differs after the second run"
-		if [ -n "$why" ]; then
-			tap_fail "$name: killed after sync $n" "$why"
-		else
-			tap_ok "$name: killed after sync $n: check $crc, same content, a second run finishes"
-		fi
-	done
+	cmd=("$@")
+	crash_every_sync "$img" "$base" killed_after "$@"
 	tap_eq "$name: runs to the end when not killed" 0 "$rc"
 	clean "$name: not killed" "$img"
 	same "$name: not killed: same content" "$img" "$raw"
+}
+
+# killed_after N: killed()'s verdict on the copy killed after sync N, from
+# its variables (name, raw, img, cmd), which bash lets it see.
+killed_after()
+{
+	local crc why=
+	[ "$rc" = 137 ] || why="exit $rc, not killed (137)"
+	"$V" check "$img" >/dev/null 2>&1
+	crc=$?
+	[ $crc = 0 ] || [ $crc = 3 ] || why="$why check exits $crc"
+	qemu-img compare -f vdi -F raw "$img" "$raw" >/dev/null 2>&1 ||
+		why="$why content differs"
+	"${cmd[@]}" "$img" >/dev/null 2>&1 || why="$why second run fails"
+	"$V" check "$img" >/dev/null 2>&1 || why="$why second run leaves problems"
+	qemu-img compare -f vdi -F raw "$img" "$raw" >/dev/null 2>&1 ||
+		why="$why content differs after the second run"
+	if [ -n "$why" ]; then
+		tap_fail "$name: killed after sync $1" "$why"
+	else
+		tap_ok "$name: killed after sync $1: check $crc, same content, a second run finishes"
+	fi
 }
 
 # r.raw: 16 MiB, data in blocks 1-3, 5, 9, 10 and 12. qemu-img convert

@@ -1,0 +1,187 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# DKMS, as a user runs it on the checkout: `dkms add .`, then for the
+# oldest kernel `dkms build` and `dkms install`, for every other one
+# `dkms autoinstall` (what the kernel's postinst hook runs when a new
+# kernel arrives). dkms works in private trees (--dkmstree, --sourcetree,
+# --installtree, its signing key in the scratch directory too), so the host
+# keeps no trace. Checked: the module of each kernel has dkms.conf's
+# PACKAGE_VERSION and that kernel's vermagic, is installed to
+# updates/dkms/ and removed by `dkms uninstall`; then in the VM on each
+# kernel, `dkms install` into the real /lib/modules (a throw-away overlay
+# there), the module loads, /dev/vdi-control appears, an image attaches and
+# detaches, rmmod works, and `dkms remove --all` takes the module away.
+# In the VM, depmod (and so modprobe) only on the oldest kernel: depmod
+# over 6.12's four thousand xz-compressed modules takes minutes under TCG,
+# so there dkms installs with --no-depmod and the module is insmod'ed from
+# where dkms put it.
+#
+#   dkms_test.sh [KVER...]
+#   dkms_test.sh --guest SCRATCH VERSION depmod|no-depmod   (in the VM)
+here=$(dirname "$(realpath "$0")")
+top=$(realpath "$here/../..")
+. "$here/../tap.sh"
+
+# ------------------------------------------------------------ in the VM
+# Prints "VDI_GUEST ok NAME" or "VDI_GUEST fail NAME: WHY" per check.
+if [ "${1:-}" = --guest ]; then
+	s=$2 version=$3 depmod=$4
+	k=$(uname -r)
+	g_ok() { echo "VDI_GUEST ok $1"; }
+	g_fail() { echo "VDI_GUEST fail $1: $2"; }
+	g_check() { local n=$1; shift; if out=$("$@" 2>&1); then g_ok "$n"; else g_fail "$n" "$(tr '\n' ' ' <<< "$out" | tail -c 300)"; fi; }
+	DKMS=(dkms --dkmstree "$s/dkms" --sourcetree "$s/src")
+	opt=()
+	[ "$depmod" = depmod ] || opt=(--no-depmod)
+
+	g_check "dkms install ${opt[*]}" "${DKMS[@]}" install "vdiblk/$version" -k "$k" "${opt[@]}"
+	mod=$(ls /lib/modules/"$k"/updates/dkms/vdi.ko* 2>/dev/null)
+	[ -n "$mod" ] && g_ok "dkms installed vdi.ko in updates/dkms" ||
+		g_fail "dkms installed vdi.ko in updates/dkms" "nothing in /lib/modules/$k/updates/dkms"
+	if [ "$depmod" = depmod ]; then
+		g_check "modprobe vdi" modprobe vdi
+		m=$(modinfo -n vdi 2>&1)
+		[ "$m" = "$mod" ] && g_ok "modprobe took the module dkms installed" ||
+			g_fail "modprobe took the module dkms installed" "modinfo -n vdi: $m"
+	else
+		g_check "insmod the module dkms installed" insmod "$mod"
+	fi
+	g_check "/dev/vdi-control is there" test -c /dev/vdi-control
+	v=$(cat /sys/module/vdi/version 2>&1)
+	[ "$v" = "$version" ] && g_ok "the loaded module is version $version" ||
+		g_fail "the loaded module is version $version" "/sys/module/vdi/version: $v"
+	img=$(mktemp -d)/a.vdi
+	if "$top/build/vdisetup" create "$img" 8M >/dev/null &&
+	   dev=$("$top/build/vdisetup" attach --show "$img") &&
+	   dd if=/dev/zero of="$dev" bs=1M count=1 oflag=direct status=none &&
+	   "$top/build/vdisetup" detach "$dev" && "$top/build/vdisetup" check "$img" >/dev/null; then
+		g_ok "an image attaches, takes a write, detaches and checks clean"
+	else
+		g_fail "an image attaches, takes a write, detaches and checks clean" "see above"
+	fi
+	rm -rf "${img%/*}"
+	g_check "rmmod vdi" rmmod vdi
+	g_check "/dev/vdi-control is gone" test ! -e /dev/vdi-control
+	g_check "dkms remove --all" "${DKMS[@]}" remove "vdiblk/$version" --all "${opt[@]}"
+	left=$(ls /lib/modules/"$k"/updates/dkms/vdi.ko* 2>/dev/null)
+	[ -z "$left" ] && g_ok "dkms remove took the module away" ||
+		g_fail "dkms remove took the module away" "$left is still there"
+	exit 0
+fi
+
+# ----------------------------------------------------------- on the host
+skip_all()
+{
+	echo "TAP version 13"
+	echo "1..0 # SKIP $1"
+	exit 4
+}
+
+command -v dkms >/dev/null || skip_all "dkms is not installed"
+[ "$(id -u)" = 0 ] || skip_all "dkms add needs root"
+kvers=("$@")
+[ ${#kvers[@]} -gt 0 ] || mapfile -t kvers < <(cd /lib/modules && ls -d */build | sed 's|/build||' | sort -V)
+version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$top/dkms.conf")
+tap_plan
+# Under /tmp, which the VM shares with the host.
+s=$(mktemp -d /tmp/vdi-dkms.XXXXXX)
+trap 'rm -rf "$s"' EXIT
+# dkms signs the modules it builds; its key stays in the scratch directory.
+export mok_signing_key=$s/mok.key mok_certificate=$s/mok.pub
+DKMS=(dkms --dkmstree "$s/dkms" --sourcetree "$s/src" --installtree "$s/root/lib/modules")
+mkdir -p "$s/dkms" "$s/src" "$s/root/lib/modules"
+
+tap_eq() { if [ "$2" = "$3" ]; then tap_ok "$1"; else tap_fail "$1" "expected '$2', got '$3'"; fi; }
+
+# run NAME CMD...: a step that must succeed; its output only on failure.
+run()
+{
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		tap_ok "$name"
+		return 0
+	fi
+	tap_fail "$name" "failed: $*"
+	printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
+	return 1
+}
+
+# The checkout as a user has it: the files git knows of or would add
+# (new files not committed yet included), no build products.
+co=$s/checkout
+mkdir -p "$co"
+(cd "$top" && git ls-files -z --cached --others --exclude-standard |
+	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+	xargs -0 cp --parents -t "$co")
+tap_eq "dkms.conf's PACKAGE_NAME is vdiblk" vdiblk \
+	"$(sed -n 's/^PACKAGE_NAME="\(.*\)"$/\1/p' "$co/dkms.conf")"
+
+run "dkms add ." bash -c 'cd "$1" && shift && "$@" add .' _ "$co" "${DKMS[@]}"
+tap_check "dkms add copied the source to vdiblk-$version" test -f "$s/src/vdiblk-$version/dkms.conf"
+
+# built_module KVER: the module dkms built for KVER (compressed like the
+# kernel's own modules, for 6.12 vdi.ko.xz).
+built_module() { ls "$s/dkms/vdiblk/$version/$1"/*/module/vdi.ko* 2>/dev/null | head -n 1; }
+# A module of the kernel itself, for its vermagic.
+kernel_module() { find "/lib/modules/$1/kernel" -name '*.ko*' -print -quit; }
+
+for k in "${kvers[@]}"; do
+	mkdir -p "$s/root/lib/modules/$k"
+	if [ "$k" = "${kvers[0]}" ]; then
+		run "dkms build for $k" "${DKMS[@]}" build "vdiblk/$version" -k "$k" ||
+			ls "$s/dkms/vdiblk/$version/build/make.log" 2>/dev/null | xargs -r tail -n 20 | sed 's/^/# /'
+		run "dkms install for $k" "${DKMS[@]}" install "vdiblk/$version" -k "$k" --no-depmod
+	else
+		run "dkms autoinstall for $k (the new-kernel hook)" "${DKMS[@]}" autoinstall -k "$k" --no-depmod
+	fi
+	m=$(built_module "$k")
+	if [ -z "$m" ]; then
+		tap_fail "dkms built vdi.ko for $k" "no module in $s/dkms/vdiblk/$version/$k"
+		continue
+	fi
+	tap_eq "$k: modinfo -F version is PACKAGE_VERSION" "$version" "$(modinfo -F version "$m")"
+	tap_eq "$k: vermagic is the kernel's" "$(modinfo -F vermagic "$(kernel_module "$k")")" \
+		"$(modinfo -F vermagic "$m")"
+	i=$(ls "$s/root/lib/modules/$k"/updates/dkms/vdi.ko* 2>/dev/null)
+	tap_check "$k: installed in updates/dkms as built" cmp "$m" "$i"
+	tap_check "$k: dkms status says installed" \
+		grep -qx "vdiblk/$version, $k, [a-z0-9_]*: installed" <("${DKMS[@]}" status)
+done
+
+# Uninstall, leaving the modules built for the VM's dkms install.
+for k in "${kvers[@]}"; do
+	run "dkms uninstall for $k" "${DKMS[@]}" uninstall "vdiblk/$version" -k "$k" --no-depmod
+	tap_check "$k: uninstall removed the module" \
+		bash -c '! ls "$1"/updates/dkms/vdi.ko* 2>/dev/null | grep .' _ "$s/root/lib/modules/$k"
+	tap_check "$k: dkms status says built" \
+		grep -qx "vdiblk/$version, $k, [a-z0-9_]*: built" <("${DKMS[@]}" status)
+done
+
+# ------------------------------------------------ for real, in the VM
+for k in "${kvers[@]}"; do
+	depmod=no-depmod
+	[ "$k" = "${kvers[0]}" ] && depmod=depmod
+	out=$s/vm-$k.log
+	"$top/tests/vm/run" --kernel "$k" --timeout 300 -- \
+		"$here/dkms_test.sh" --guest "$s" "$version" "$depmod" > "$out" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q "^ok 1 vm $k: kernel log clean" "$out"; then
+		tap_ok "vm $k: the run is clean"
+	else
+		tap_fail "vm $k: the run is clean" "exit $rc"
+		grep -E '^(not ok|ok) 1 vm|VDI_VM_EXIT' "$out" | sed 's/^/# /'
+	fi
+	n=0
+	while read -r verdict name; do
+		n=$((n + 1))
+		if [ "$verdict" = ok ]; then
+			tap_ok "vm $k: $name"
+		else
+			tap_fail "vm $k: ${name%%: *}" "${name#*: }"
+		fi
+	done < <(sed -n 's/^VDI_GUEST \(ok\|fail\) /\1 /p' "$out")
+	[ $n -ge 10 ] || tap_fail "vm $k: every check in the guest ran" "only $n reported"
+done
+
+tap_done
