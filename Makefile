@@ -107,11 +107,12 @@ lint:
 
 # make install [DESTDIR=...] [PREFIX=/usr/local] [KVER=...]: vdi.ko for each
 # kernel into /lib/modules/<kver>/$(INSTALL_MOD_DIR), then depmod (only when
-# installing for real, not into a DESTDIR); vdisetup, the man pages
-# vdisetup(8) and vdi(4), the bash completion, the udev rule and the uapi
-# header. Each directory can be set on its own (SBINDIR=/sbin, ...). make
-# uninstall with the same variables removes exactly what install put there.
-# (DKMS is the other way to install the module: see dkms.conf. Use one.)
+# installing for real, not into a DESTDIR) - that is install-modules; and
+# install-tools: vdisetup, the man pages vdisetup(8) and vdi(4), the bash
+# completion, the udev rule and the uapi header. Each directory can be set
+# on its own (SBINDIR=/sbin, ...). make uninstall (-modules, -tools) with
+# the same variables removes exactly what install put there. DKMS is the
+# other way to install the module (see dkms.conf): then install-tools only.
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
@@ -120,7 +121,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 UDEVRULESDIR ?= /etc/udev/rules.d
 INSTALL_MOD_DIR ?= updates
 
-# MODE SOURCE TARGET, for each file but the modules.
+# MODE:SOURCE:TARGET for each file of install-tools.
 INSTALL_FILES := \
 	755:$(BUILD)/vdisetup:$(SBINDIR)/vdisetup \
 	644:man/vdisetup.8:$(MANDIR)/man8/vdisetup.8 \
@@ -133,16 +134,22 @@ module_path = /lib/modules/$(1)/$(INSTALL_MOD_DIR)/vdi.ko
 # udev picks a changed rule up by itself only at its next start.
 define udev_reload
 @if [ -z "$(DESTDIR)" ] && [ -d /run/udev ] && command -v udevadm >/dev/null; then \
-		udevadm control --reload || true; \
-	fi
+	udevadm control --reload || true; \
+fi
 endef
 
-install: all
+.PHONY: install-modules install-tools uninstall-modules uninstall-tools
+install: install-modules install-tools
+uninstall: uninstall-modules uninstall-tools
+
+install-modules: modules
 	@set -e; for k in $(KVERS); do \
 		echo "install $(DESTDIR)$(call module_path,$$k)"; \
 		install -D -m 644 $(BUILD)/$$k/vdi.ko $(DESTDIR)$(call module_path,$$k); \
 		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \
 	done
+
+install-tools: vdisetup
 	@set -e; for f in $(INSTALL_FILES); do \
 		mode=$${f%%:*}; rest=$${f#*:}; src=$${rest%%:*}; dst=$(DESTDIR)$${rest#*:}; \
 		echo "install $$dst"; \
@@ -152,15 +159,17 @@ install: all
 
 # Without KVER, the module goes from every kernel it was installed for,
 # also from one whose headers are gone.
-UNINSTALL_MODULES := $(if $(filter all,$(KVER)),\
+UNINSTALL_MODULES = $(if $(filter all,$(KVER)),\
 	$(wildcard $(DESTDIR)$(call module_path,*)),\
 	$(foreach k,$(KVERS),$(DESTDIR)$(call module_path,$(k))))
-uninstall:
+uninstall-modules:
 	@set -e; for m in $(UNINSTALL_MODULES); do \
 		rm -f $$m; \
 		k=$${m#$(DESTDIR)/lib/modules/}; k=$${k%%/*}; \
 		if [ -z "$(DESTDIR)" ] && [ -d /lib/modules/$$k/kernel ]; then depmod -a $$k; fi; \
 	done
+
+uninstall-tools:
 	@set -e; for f in $(INSTALL_FILES); do rm -f $(DESTDIR)$${f##*:}; done
 	$(udev_reload)
 

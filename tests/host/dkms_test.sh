@@ -152,7 +152,7 @@ done
 # ------------------------------------------------ for real, in the VM
 for k in "${kvers[@]}"; do
 	out=$s/vm-$k.log
-	"$top/tests/vm/run" --kernel "$k" --timeout 300 -- \
+	"$top/tests/vm/run" --kernel "$k" --timeout 240 -- \
 		"$here/dkms_test.sh" --guest "$s" "$version" > "$out" 2>&1
 	rc=$?
 	if [ $rc -eq 0 ] && grep -q "^ok 1 vm $k: kernel log clean" "$out"; then

@@ -4,8 +4,9 @@
 # (the module for each kernel, vdisetup, both man pages, the completion,
 # the udev rule, the uapi header) with their modes and contents, no depmod,
 # for the default PREFIX, for PREFIX=/usr with the directories moved, and
-# for one KVER; man, bash-completion and the compiler find what was
-# installed; uninstall leaves no file behind. Then for real, in the VM (its
+# install-tools and install-modules KVER=... on their own; man,
+# bash-completion and the compiler find what was installed; uninstall
+# leaves no file behind. Then for real, in the VM (its
 # root is a throw-away overlay): make install, modprobe vdi,
 # /dev/vdi-control, the installed vdisetup attaches and detaches an image,
 # make uninstall, and modprobe finds no vdi any more. That runs on the
@@ -173,11 +174,14 @@ expect_files "make install PREFIX=/usr: the files, with their modes" "$D" \
 tap_check "make uninstall DESTDIR PREFIX=/usr ..." "${MAKE[@]}" uninstall DESTDIR="$D" "${dirs[@]}"
 expect_files "make uninstall PREFIX=/usr: no file is left" "$D" ""
 
-# ------------------------------------------------------------- one KVER
-D=$d/one
+# ------------------------------------- install-tools, install-modules KVER
+D=$d/parts
 k=${kvers[0]}
-tap_check "make install DESTDIR KVER=$k" make -s -C "$top" install DESTDIR="$D" KVER="$k"
-expect_files "make install KVER=$k: only that kernel's module" "$D" \
+tap_check "make install-tools DESTDIR" make -s -C "$top" install-tools DESTDIR="$D"
+expect_files "make install-tools: everything but the modules" "$D" \
+	"$(expected /usr/local /etc/udev/rules.d)"
+tap_check "make install-modules DESTDIR KVER=$k" make -s -C "$top" install-modules DESTDIR="$D" KVER="$k"
+expect_files "make install-modules KVER=$k: adds only that kernel's module" "$D" \
 	"$(expected /usr/local /etc/udev/rules.d "$k")"
 # Without KVER, uninstall finds the module wherever it was installed.
 tap_check "make uninstall DESTDIR (no KVER)" make -s -C "$top" uninstall DESTDIR="$D"
@@ -186,7 +190,7 @@ expect_files "make uninstall after KVER=$k: no file is left" "$D" ""
 # ------------------------------------------------ for real, in the VM
 for k in "${kvers[0]}"; do
 	out=$d/vm-$k.log
-	"$top/tests/vm/run" --kernel "$k" --timeout 300 -- "$here/install_test.sh" --guest > "$out" 2>&1
+	"$top/tests/vm/run" --kernel "$k" --timeout 420 -- "$here/install_test.sh" --guest > "$out" 2>&1
 	rc=$?
 	if [ $rc -eq 0 ] && grep -q "^ok 1 vm $k: kernel log clean" "$out"; then
 		tap_ok "vm $k: the run is clean"
