@@ -19,8 +19,20 @@
 #include "vdi.h"
 #include "vdi_compat.h"
 
-/* Device numbers stay below this; the extended dev_t space is 20 bits. */
+/*
+ * Device numbers stay below this: every disk and partition takes one minor
+ * of the extended dev_t major (no minors are reserved for partitions), 20
+ * bits of them.
+ */
 #define VDI_MAX_INDEX	BIT(MINORBITS)
+
+static unsigned int nr_devices;
+module_param(nr_devices, uint, 0444);
+MODULE_PARM_DESC(nr_devices, "Devices to create at load, /dev/vdi0 up (default 0)");
+
+static unsigned int max_devices = 1024;
+module_param(max_devices, uint, 0444);
+MODULE_PARM_DESC(max_devices, "At most this many devices, numbered below it (1 to 1048576, default 1024)");
 
 /* Protects vdi_idr and vdev->visible. */
 static DEFINE_MUTEX(vdi_ctl_mutex);
@@ -42,8 +54,8 @@ static struct vdi_device *vdi_add_locked(int index)
 	int err;
 
 	lockdep_assert_held(&vdi_ctl_mutex);
-	/* VDI_MAX_INDEX is unsigned: compare only a non-negative index. */
-	if (index < -1 || (index >= 0 && index >= VDI_MAX_INDEX))
+	/* max_devices is unsigned: compare only a non-negative index. */
+	if (index < -1 || (index >= 0 && index >= max_devices))
 		return ERR_PTR(-EINVAL);
 	vdev = vdi_dev_alloc();
 	if (IS_ERR(vdev))
@@ -58,8 +70,12 @@ static struct vdi_device *vdi_add_locked(int index)
 			id = -EEXIST;
 		}
 	} else {
+		/* -ENOSPC once every number below max_devices is used. */
 		for (;;) {
-			id = idr_alloc(&vdi_idr, vdev, start, VDI_MAX_INDEX,
+			id = -ENOSPC;
+			if (start >= max_devices)
+				break;
+			id = idr_alloc(&vdi_idr, vdev, start, max_devices,
 				       GFP_KERNEL);
 			if (id < 0 || !vdi_dev_name_taken(vdev, id))
 				break;
@@ -230,13 +246,35 @@ static struct miscdevice vdi_control = {
 
 static int __init vdi_init(void)
 {
+	struct vdi_device *vdev;
+	unsigned int i;
 	int err;
 
+	if (!max_devices || max_devices > VDI_MAX_INDEX ||
+	    nr_devices > max_devices) {
+		pr_err("need 1 <= max_devices <= %lu and nr_devices <= max_devices (max_devices=%u nr_devices=%u)\n",
+		       VDI_MAX_INDEX, max_devices, nr_devices);
+		return -EINVAL;
+	}
 	err = misc_register(&vdi_control);
 	if (err) {
 		pr_err("cannot register /dev/%s: %d\n", VDI_CONTROL_NAME, err);
 		return err;
 	}
+	/*
+	 * Like loop's pre-created devices, a failure here does not fail the
+	 * load: a device made already may be in use (opened, even bound).
+	 */
+	mutex_lock(&vdi_ctl_mutex);
+	for (i = 0; i < nr_devices; i++) {
+		vdev = vdi_add_locked(-1);
+		if (IS_ERR(vdev)) {
+			pr_warn("created %u of %u devices: %ld\n", i,
+				nr_devices, PTR_ERR(vdev));
+			break;
+		}
+	}
+	mutex_unlock(&vdi_ctl_mutex);
 	pr_info("version %s loaded\n", VDI_VERSION);
 	return 0;
 }

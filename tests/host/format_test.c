@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "vdi_format.h"
+#include "vdi_images.h"
 #include "../kselftest_harness.h"
 
 #define KiB		1024ULL
@@ -27,40 +28,10 @@ FIXTURE(image) {
 	char line[256];
 };
 
-/*
- * A 64 MiB dynamic image as QEMU creates it (0x180 header, map at 0x200,
- * data at 0x400), with four blocks written and one discarded.
- */
+/* The base image of vdi_images.h, also the hostile-image generator's. */
 FIXTURE_SETUP(image)
 {
-	static const u8 uuid_image[VDI_UUID_SIZE] = { 1, 2, 3, 4 };
-	static const u8 uuid_modify[VDI_UUID_SIZE] = { 5, 6, 7, 8 };
-	struct vdi_header *h = &self->h;
-	u32 i;
-
-	memset(h, 0, sizeof(*h));
-	h->signature = VDI_SIGNATURE;
-	h->version = VDI_VERSION_1_1;
-	h->header_size = VDI_HEADER_SIZE;
-	h->image_type = VDI_TYPE_NORMAL;
-	h->offset_bmap = 0x200;
-	h->offset_data = 0x400;
-	h->legacy_sector_size = 512;
-	h->disk_size = 64 * MiB;
-	h->block_size = MiB;
-	h->blocks_in_image = 64;
-	h->blocks_allocated = 4;
-	memcpy(h->uuid_image, uuid_image, VDI_UUID_SIZE);
-	memcpy(h->uuid_modify, uuid_modify, VDI_UUID_SIZE);
-
-	for (i = 0; i < MAP_CAP; i++)
-		self->map[i] = VDI_BLOCK_FREE;
-	self->map[0] = 0;
-	self->map[5] = 1;
-	self->map[10] = 2;
-	self->map[63] = 3;
-	self->map[20] = VDI_BLOCK_ZERO;
-	self->file_size = 0x400 + 4 * MiB;
+	vdi_image_base(&self->h, self->map, MAP_CAP, &self->file_size);
 }
 
 FIXTURE_TEARDOWN(image)
@@ -111,17 +82,9 @@ static const char *explain(FIXTURE_DATA(image) *self, enum vdi_error err)
 	return self->line;
 }
 
-/* A static image: identity map, every block allocated and in the file. */
 static void make_static(FIXTURE_DATA(image) *self)
 {
-	u32 i;
-
-	self->h.image_type = VDI_TYPE_FIXED;
-	for (i = 0; i < self->h.blocks_in_image; i++)
-		self->map[i] = i;
-	self->h.blocks_allocated = self->h.blocks_in_image;
-	self->file_size = self->h.offset_data +
-			  (u64)self->h.blocks_in_image * self->h.block_size;
+	vdi_image_static(&self->h, self->map, &self->file_size);
 }
 
 /* ---- valid images ---- */
