@@ -51,6 +51,7 @@ if [ "${1:-}" = --guest ]; then
 		g_fail "man finds vdisetup(8)" "man -w vdisetup: $m"
 	g_check "rmmod vdi" rmmod vdi
 	g_check "make uninstall" make -s -C "$top" uninstall KVER="$k"
+	hash -r		# bash remembers where vdisetup was
 	if modinfo vdi >/dev/null 2>&1 || command -v vdisetup >/dev/null; then
 		g_fail "after make uninstall neither the module nor vdisetup is found" \
 			"$(modinfo -n vdi 2>&1) $(command -v vdisetup)"
