@@ -24,6 +24,7 @@
 #define MiB		VDI_IMG_MIB
 #define GiB		(1024 * MiB)
 #define MAP_CAP		65536	/* entries written; past it the map is zeros */
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 struct image {
 	struct vdi_header h;
@@ -55,6 +56,7 @@ CASE(header_size_past_sector)
 {
 	s->h.header_size = VDI_HEADER_SECTOR_SIZE - VDI_PREHEADER_SIZE + 1;
 }
+
 CASE(header_size_huge) { s->h.header_size = 0xFFFFFFFF; }
 CASE(type_0) { s->h.image_type = 0; }
 CASE(type_5) { s->h.image_type = 5; }
@@ -68,6 +70,7 @@ CASE(diff_with_parent)
 	memset(s->h.uuid_parent, 0xab, VDI_UUID_SIZE);
 	memset(s->h.uuid_link, 0xcd, VDI_UUID_SIZE);
 }
+
 CASE(flags_2) { s->h.image_flags = 2; }
 CASE(flags_vbox_fixed_bit) { s->h.image_flags = 0x100; }
 CASE(flags_top_bit) { s->h.image_flags = 0x80000001; }
@@ -78,11 +81,13 @@ CASE(lchs_sector_size_0)
 	s->h.header_size = VDI_HEADER_SIZE_PLUS;
 	s->h.lchs_sector_size = 0;
 }
+
 CASE(lchs_sector_size_4096)
 {
 	s->h.header_size = VDI_HEADER_SIZE_PLUS;
 	s->h.lchs_sector_size = 4096;
 }
+
 CASE(disk_size_zero) { s->h.disk_size = 0; }
 CASE(block_size_zero) { s->h.block_size = 0; }
 CASE(block_size_1m_minus_1) { s->h.block_size = MiB - 1; }
@@ -92,6 +97,7 @@ CASE(block_size_below_min)
 	s->h.block_size = VDI_MIN_BLOCK_SIZE / 2;
 	s->h.blocks_in_image = 64 * MiB / (VDI_MIN_BLOCK_SIZE / 2);
 }
+
 CASE(block_size_above_max) { s->h.block_size = VDI_MAX_BLOCK_SIZE * 2; }
 CASE(block_size_2g) { s->h.block_size = 0x80000000; }
 CASE(block_extra_512) { s->h.block_extra = 512; }
@@ -108,6 +114,7 @@ CASE(map_too_small_past_4g)
 	s->h.blocks_in_image = 4096;
 	s->h.offset_data = 0x200 + 4096 * 4;
 }
+
 CASE(disk_qemu_max_plus_64k) { s->h.disk_size = 0x1FFFFF8010000ULL; }
 CASE(disk_size_2_64_minus_512) { s->h.disk_size = ~0ULL - 511; }
 CASE(disk_size_all_ones) { s->h.disk_size = ~0ULL; }
@@ -118,6 +125,7 @@ CASE(disk_size_past_max_product)
 	s->h.blocks_in_image = 64;
 	s->h.disk_size = 64ULL * VDI_MAX_BLOCK_SIZE + 1;
 }
+
 CASE(blocks_allocated_over_blocks) { s->h.blocks_allocated = 65; }
 CASE(blocks_allocated_fffffffd) { s->h.blocks_allocated = 0xFFFFFFFD; }
 CASE(blocks_allocated_all_ones) { s->h.blocks_allocated = 0xFFFFFFFF; }
@@ -135,6 +143,7 @@ CASE(data_before_map)
 	s->h.offset_bmap = 0x400;
 	s->h.offset_data = 0x200;
 }
+
 CASE(map_runs_into_data) { s->h.blocks_in_image = 129; }
 /* The map's end is past 4 GiB: a 32-bit sum would wrap to 0. */
 CASE(map_end_wraps_32_bits)
@@ -143,11 +152,13 @@ CASE(map_end_wraps_32_bits)
 	s->h.offset_data = 0xFFFFFE00;
 	s->file_size = 8 * GiB;
 }
+
 CASE(bmap_offset_past_eof)
 {
 	s->h.offset_bmap = 8 * MiB;
 	s->h.offset_data = 9 * MiB;
 }
+
 CASE(header_only) { s->file_size = VDI_HEADER_SECTOR_SIZE; }
 CASE(truncated_in_map) { s->file_size = 0x300; }
 CASE(truncated_one_byte_short_of_map) { s->file_size = 0x3FF; }
@@ -158,6 +169,7 @@ CASE(huge_map_in_tiny_file)
 	s->h.offset_data = 0x200 + 65536 * 4;
 	s->file_size = 1024;
 }
+
 CASE(entry_equals_blocks) { s->map[17] = 64; }
 CASE(entry_fffffffd) { s->map[1] = 0xFFFFFFFD; }
 CASE(entry_huge) { s->map[62] = 0x80000000; }
@@ -168,6 +180,7 @@ CASE(entry_past_eof)
 	s->map[17] = 40;
 	s->h.blocks_allocated = 41;
 }
+
 CASE(entry_half_in_file) { s->file_size -= MiB / 2; }
 CASE(truncated_at_data) { s->file_size = s->h.offset_data; }
 CASE(truncated_mid_block) { s->file_size = s->h.offset_data + 512; }
@@ -181,21 +194,25 @@ CASE(entry_past_eof_beyond_4g)
 	s->h.blocks_allocated = 101;
 	s->file_size = 4 * GiB;
 }
+
 CASE(static_truncated)
 {
 	vdi_image_static(&s->h, s->map, &s->file_size);
 	s->file_size -= MiB;
 }
+
 CASE(static_duplicate)
 {
 	vdi_image_static(&s->h, s->map, &s->file_size);
 	s->map[30] = 31;
 }
+
 CASE(static_blocks_allocated_over)
 {
 	vdi_image_static(&s->h, s->map, &s->file_size);
 	s->h.blocks_allocated = 65;
 }
+
 /*
  * The largest map the driver takes (2^26 entries, 256 MiB of kernel
  * memory), all zeros past the first MAP_CAP entries: every one of those
@@ -210,6 +227,7 @@ CASE(max_map_all_duplicates)
 	s->h.blocks_allocated = 64;
 	s->file_size = s->h.offset_data + 64ULL * VDI_MIN_BLOCK_SIZE;
 }
+
 /* The same map in a file that ends in the middle of it. */
 CASE(max_map_truncated)
 {
@@ -404,7 +422,7 @@ int main(int argc, char **argv)
 	idx = fopen(path, "w");
 	if (!idx)
 		die("open", path);
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		err = write_case(argv[1], &cases[i], why, sizeof(why), &size);
 		if (err != cases[i].want) {
 			fprintf(stderr, "hostile_gen: %s: refused as \"%s\", meant as \"%s\"\n",

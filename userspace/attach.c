@@ -50,7 +50,7 @@ static long dev_index(const char *dev)
 	long idx;
 
 	base = base ? base + 1 : dev;
-	if (strncmp(base, "vdi", 3) || !isdigit((unsigned char)base[3]))
+	if (strncmp(base, "vdi", 3) != 0 || !isdigit((unsigned char)base[3]))
 		return -1;
 	errno = 0;
 	idx = strtol(base + 3, &end, 10);

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The man pages say what the code does: vdisetup(8) has a subsection for
 # each command `vdisetup --help` lists, with exactly the long options of
-# that command's --help (and the reverse), and the global options of
+# that command's --help (and the reverse; those with an optional =VALUE
+# too), and the global options of
 # `vdisetup --help`; vdi(4) names every ioctl, flag, state and structure
 # field of the uapi header and no other VDI_* name, every sysfs attribute
 # and module parameter the module declares and no other. Both pages render
@@ -55,6 +56,19 @@ opts_of_lines()
 }
 help_opts() { opts_of_lines '^[ \t]+-'; }
 man_opts() { opts_of_lines '^       -'; }
+
+# The options of those lines that take an optional value: "--direct-io[=".
+opt_value_opts()
+{
+	awk -v re="$1" '$0 ~ re {
+		for (i = 1; i <= NF; i++) {
+			if ($i !~ /^-/)
+				break
+			if (match($i, /^--[a-z][a-z-]*\[?=/))
+				print substr($i, RSTART, RLENGTH)
+		}
+	}' | sed 's/\[\?=$//' | sort -u
+}
 
 # none NAME LIST WHERE: LIST (one item a line) must be empty.
 none()
@@ -128,6 +142,11 @@ for c in $cmds_help; do
 		awk -v c="$c" '/^   [a-z]/ { on = ($1 == c); next } on' | man_opts)
 	same "vdisetup.8: $c has the options of vdisetup $c --help" \
 		"$(grep -vx -- --help <<< "$hopts")" "$(grep -vx -- --help <<< "$mopts")" \
+		"vdisetup $c --help" "the man page"
+	same "vdisetup.8: $c has the options with an optional =VALUE of vdisetup $c --help" \
+		"$(opt_value_opts '^[ \t]+-' < "$d/help.$c")" \
+		"$(section "$d/8.txt" COMMANDS | awk -v c="$c" '/^   [a-z]/ { on = ($1 == c); next } on' |
+			opt_value_opts '^       -')" \
 		"vdisetup $c --help" "the man page"
 	# The one-line summaries must not offer what the command does not take.
 	sopts=$(grep "^ vdisetup $c " "$d/help" | grep -oE -- '--[a-z][a-z-]*' | sort -u)
