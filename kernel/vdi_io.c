@@ -28,7 +28,7 @@
  * the file (truncated behind our back) is an I/O error, never zeros or
  * another block's bytes.
  *
- * Return: 0 or a negative errno (a short transfer is -EIO).
+ * Return: 0 or a negative errno (a short read is -EIO).
  */
 int vdi_file_rw(struct vdi_image *img, u32 entry, u32 off,
 		struct iov_iter *iter)
@@ -42,13 +42,25 @@ int vdi_file_rw(struct vdi_image *img, u32 entry, u32 off,
 				   entry, img->file);
 		return -EIO;
 	}
-	if (iov_iter_rw(iter) == WRITE)
-		ret = vdi_iter_write(img->file, iter, &pos);
-	else
+	if (iov_iter_rw(iter) == READ) {
 		ret = vfs_iter_read(img->file, iter, &pos, 0);
-	if (ret < 0)
-		return ret;
-	return ret == len ? 0 : -EIO;
+		if (ret < 0)
+			return ret;
+		return ret == len ? 0 : -EIO;
+	}
+	/*
+	 * A write that fills the file system comes back short first; writing
+	 * the rest gets the reason (-ENOSPC), which the caller must see
+	 * rather than a bare -EIO.
+	 */
+	while (iov_iter_count(iter)) {
+		ret = vdi_iter_write(img->file, iter, &pos);
+		if (ret < 0)
+			return ret;
+		if (!ret)
+			return -EIO;
+	}
+	return 0;
 }
 
 static int vdi_read_block(struct vdi_image *img, u32 blk, u32 off,

@@ -51,9 +51,12 @@ for b in $(seq 0 $((n - 1))); do
 		ok=$((ok + 1))
 done
 tap_eq "every block written before reads back" "$n" "$ok"
-tap_eq "the block that failed reads as zeros" \
-	"$(head -c "$MiB" /dev/zero | od -An -tx1 | sort -u)" \
-	"$(dd if="$dev" bs="$MiB" skip=$n count=1 iflag=direct status=none | od -An -tx1 | sort -u)"
+# Split into several requests, the failed write may have stored its first
+# part: the block holds zeros and its own bytes, nothing else.
+p=$(printf %02x $((n % 200 + 1)))
+tap_eq "the block that failed holds only zeros and its own bytes" "" \
+	"$(dd if="$dev" bs="$MiB" skip=$n count=1 iflag=direct status=none |
+		od -An -v -tx1 | tr -s ' ' '\n' | grep -vxE "|00|$p" | sort -u)"
 head -c 4096 /dev/urandom > "$scratch/piece"
 write_at "$dev" 8192 "$scratch/piece" direct
 tap_cmp "an allocated block still takes a write in place" "$scratch/piece" \

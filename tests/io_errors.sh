@@ -13,6 +13,8 @@
 vdi_setup dmsetup losetup mkfs.ext4 timeout
 
 dm=vdi-test-$$
+# No udev in the test VM: libdevmapper makes the /dev/mapper node itself.
+export DM_DISABLE_UDEV=1
 loopdev=
 io_cleanup()
 {
@@ -58,6 +60,15 @@ dread()
 		count="$3"
 }
 
+# uncache: drop the image file's pages, so that reads reach the device
+# (dd's nocache is POSIX_FADV_DONTNEED, which also drains the per-CPU LRU
+# batches that keep drop_caches from evicting recently used pages).
+uncache()
+{
+	echo 3 > /proc/sys/vm/drop_caches
+	dd if="$img" iflag=nocache count=0 status=none
+}
+
 # setup_fail WHAT: the test cannot run without the stack.
 setup_fail()
 {
@@ -86,11 +97,12 @@ if ! vdi_attach dev "$img"; then
 	tap_done
 fi
 write_at "$dev" 0 "$scratch/data" direct
-tap_check "the data is flushed" blockdev --flushbufs "$dev"
+# fsync of the device: a flush, which fsyncs the image file.
+tap_check "the data is flushed" tsync "$dev"
 
 # --- The fault: every I/O to the file system's device fails. ---
 tap_check "switch to dm-error" table error
-echo 3 > /proc/sys/vm/drop_caches	# reads must reach the device
+uncache
 eio "a direct read of an allocated block: EIO" dread "$dev" 0 4096
 eio "a direct read of a whole block: EIO" dread "$dev" "$MiB" "$MiB"
 tap_eq "a free block still reads as zeros" \
@@ -106,17 +118,18 @@ eio "fsync of the device (sync DEV): EIO" tsync "$dev"
 
 # --- The fault ends. ---
 tap_check "switch back to dm-linear" table linear
-echo 3 > /proc/sys/vm/drop_caches
+uncache
 # (Not the 4 KiB at 64 KiB written during the fault: undefined.)
 tap_cmp "the data written before the fault reads back" \
 	<(tail -c +$((128 * 1024 + 1)) "$scratch/data") \
 	<(dread "$dev" $((128 * 1024)) $((2 * MiB - 128 * 1024)))
+
 head -c 65536 /dev/urandom > "$scratch/piece"
 tap_check "a write with fsync succeeds again" \
 	tdd if="$scratch/piece" of="$dev" bs=65536 seek=$((4 * 16)) \
 	oflag=direct conv=notrunc,fsync
 tap_check "the device flushes again" tsync "$dev"
-echo 3 > /proc/sys/vm/drop_caches
+uncache
 tap_cmp "the new write reads back" "$scratch/piece" \
 	<(dread "$dev" $((4 * MiB)) 65536)
 tap_check "detach" "$VDISETUP" detach "$dev"
