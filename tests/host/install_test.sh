@@ -28,7 +28,11 @@ if [ "${1:-}" = --guest ]; then
 	g_fail() { echo "VDI_GUEST fail $1: $2"; }
 	g_check() { local n=$1; shift; if out=$("$@" 2>&1); then g_ok "$n"; else g_fail "$n" "$(tr '\n' ' ' <<< "$out")"; fi; }
 
-	g_check "make install" make -s -C "$top" install KVER="$k"
+	# What the host built (just before) is installed as it is: -o keeps
+	# make from building it again here, slowly, should a source have
+	# changed meanwhile.
+	keep=(-o "$top/build/$k/vdi.ko" -o "$top/build/vdisetup")
+	g_check "make install" make -s -C "$top" install KVER="$k" "${keep[@]}"
 	g_check "modprobe vdi" modprobe vdi
 	g_check "/dev/vdi-control is there" test -c /dev/vdi-control
 	mod=$(modinfo -n vdi 2>&1)
@@ -193,7 +197,8 @@ for k in "${kvers[0]}"; do
 	out=$d/vm-$k.log
 	"$top/tests/vm/run" --kernel "$k" --timeout 420 -- "$here/install_test.sh" --guest > "$out" 2>&1
 	rc=$?
-	if [ $rc -eq 0 ] && grep -q "^ok 1 vm $k: kernel log clean" "$out"; then
+	# vm/run exits 0 only for a clean kernel log and a guest that exited 0.
+	if [ $rc -eq 0 ]; then
 		tap_ok "vm $k: the run is clean"
 	else
 		tap_fail "vm $k: the run is clean" "exit $rc"
