@@ -50,6 +50,33 @@ tap_check()
 	[ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/# /'
 }
 
+# tap_vm KVER MIN LOG -- RUN-ARGS...: boot the VM (tests/vm/run RUN-ARGS) and
+# relay the checks its guest side reported as "VDI_GUEST ok|fail NAME[: WHY]"
+# (at least MIN of them), plus one check that the run itself was clean.
+tap_vm()
+{
+	local k=$1 min=$2 out=$3 rc n=0 verdict name
+	shift 4
+	"$(dirname "$(realpath "${BASH_SOURCE[0]}")")/vm/run" --kernel "$k" "$@" > "$out" 2>&1
+	rc=$?
+	# vm/run exits 0 only for a clean kernel log and a guest that exited 0.
+	if [ $rc -eq 0 ]; then
+		tap_ok "vm $k: the run is clean"
+	else
+		tap_fail "vm $k: the run is clean" "exit $rc"
+		grep -E '^(not ok|ok) 1 vm|VDI_VM_EXIT' "$out" | sed 's/^/# /'
+	fi
+	while read -r verdict name; do
+		n=$((n + 1))
+		if [ "$verdict" = ok ]; then
+			tap_ok "vm $k: $name"
+		else
+			tap_fail "vm $k: ${name%%: *}" "${name#*: }"
+		fi
+	done < <(sed -n 's/^VDI_GUEST \(ok\|fail\) /\1 /p' "$out")
+	[ $n -ge "$min" ] || tap_fail "vm $k: every check in the guest ran" "only $n reported"
+}
+
 tap_done()
 {
 	[ -n "${tap_planned:-}" ] || echo "1..$tap_n"

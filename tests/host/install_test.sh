@@ -193,27 +193,7 @@ tap_check "make uninstall DESTDIR (no KVER)" make -s -C "$top" uninstall DESTDIR
 expect_files "make uninstall after KVER=$k: no file is left" "$D" ""
 
 # ------------------------------------------------ for real, in the VM
-for k in "${kvers[0]}"; do
-	out=$d/vm-$k.log
-	"$top/tests/vm/run" --kernel "$k" --timeout 420 -- "$here/install_test.sh" --guest > "$out" 2>&1
-	rc=$?
-	# vm/run exits 0 only for a clean kernel log and a guest that exited 0.
-	if [ $rc -eq 0 ]; then
-		tap_ok "vm $k: the run is clean"
-	else
-		tap_fail "vm $k: the run is clean" "exit $rc"
-		grep -E '^(not ok|ok) 1 vm|VDI_VM_EXIT' "$out" | sed 's/^/# /'
-	fi
-	n=0
-	while read -r verdict name; do
-		n=$((n + 1))
-		if [ "$verdict" = ok ]; then
-			tap_ok "vm $k: $name"
-		else
-			tap_fail "vm $k: ${name%%: *}" "${name#*: }"
-		fi
-	done < <(sed -n 's/^VDI_GUEST \(ok\|fail\) /\1 /p' "$out")
-	[ $n -ge 10 ] || tap_fail "vm $k: every check in the guest ran" "only $n reported"
-done
+tap_vm "${kvers[0]}" 10 "$d/vm-${kvers[0]}.log" -- --timeout 420 -- \
+	"$here/install_test.sh" --guest
 
 tap_done
