@@ -233,3 +233,22 @@ tap_cmp()
 		tap_fail "$1" "$out"
 	fi
 }
+
+# tap_image_sound NAME IMG: `vdisetup check` finds IMG clean or with leaks
+# only (exit 0 or 3), the most an interrupted or failed write may leave.
+tap_image_sound()
+{
+	local out rc=0
+
+	out=$("$VDISETUP" check "$2" 2>&1) || rc=$?
+	tap_eq "$1" yes "$([ $rc = 0 ] || [ $rc = 3 ] && echo yes)"
+	[ $rc = 0 ] || printf '%s\n' "$out" | sed 's/^/# check: /'
+}
+
+# tap_kernel_log_clean NAME SINCE: no warning, BUG, oops or hung task in the
+# kernel log after its first SINCE lines.
+tap_kernel_log_clean()
+{
+	tap_eq "$1" "" "$(dmesg | tail -n +$(($2 + 1)) |
+		grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|hung_task' || true)"
+}
