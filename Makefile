@@ -39,7 +39,7 @@ USER_SRC := $(wildcard userspace/*.c) kernel/vdi_format.c
 USER_HDR := $(wildcard userspace/*.h userspace/sys/*.h) kernel/vdi_format.h \
 	kernel/uapi/linux/vdi.h
 
-.PHONY: all modules vdisetup test test-host test-vm demo bench lint install uninstall clean
+.PHONY: all modules vdisetup test test-host test-vm demo bench soak lint install uninstall clean
 all: modules vdisetup
 
 modules: $(foreach k,$(KVERS),$(BUILD)/$(k)/vdi.ko)
@@ -100,6 +100,10 @@ demo: all
 # Not part of make test: speed is measured, never asserted by timing.
 bench: all
 	@bench/run $(KVERS)
+
+# fio verify for SOAK_SECONDS (default 600) per kernel, then fsck and checks.
+soak: all
+	@bench/soak $(KVERS)
 
 # checkpatch --strict, sparse on every kernel, cppcheck and clang-tidy.
 lint:

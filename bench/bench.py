@@ -21,6 +21,8 @@ MNT = "/mnt/bench"
 IMAGE_SIZE = 1 << 30
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 RUNTIME = int(os.environ.get("BENCH_RUNTIME", "5"))
+# vdi images attached: direct I/O in effect (vdisetup's default, auto)?
+VDI_DIO = {}
 
 # name, fio options, whether it writes
 WORKLOADS = [
@@ -60,8 +62,9 @@ def fio(dev, opts, runtime=RUNTIME, extra=""):
     """One fio run; returns the figures of the table."""
     sh("sync; echo 3 > /proc/sys/vm/drop_caches")
     w0, c0 = disk_sectors_written(), cpu_busy_ticks()
+    # No --ramp_time: fio would not count the ramp's writes, the disk would.
     out = sh(f"fio --name=bench --filename={dev} --ioengine=libaio --direct=1 "
-             f"--time_based --runtime={runtime} --ramp_time=1 "
+             f"--time_based --runtime={runtime} "
              f"--size={IMAGE_SIZE} --randrepeat=0 --output-format=json "
              f"{opts} {extra}")
     sh("sync")
@@ -110,7 +113,10 @@ def setup(devices):
 
 def attach(kind, image=None):
     if kind == "vdi":
-        return sh(f"{VDISETUP} attach --show {image or MNT + '/disk.vdi'}")
+        dev = sh(f"{VDISETUP} attach --show {image or MNT + '/disk.vdi'}")
+        flags = open(f"/sys/block/{dev[5:]}/vdi/flags").read()
+        VDI_DIO[image or "disk.vdi"] = bool(int(flags, 16) & 8)
+        return dev
     if kind == "loop":
         return sh(f"losetup --direct-io=on -f --show {MNT}/disk.raw")
     sh(f"qemu-nbd -c /dev/nbd0 -f vdi --cache=none --aio=native "
@@ -231,6 +237,12 @@ def main():
              f"median of {REPS} runs interleaved across devices. "
              "WA = bytes written to the memory disk per byte fio wrote. "
              "CPU = busy time of the whole guest per I/O.", ""]
+    if VDI_DIO:
+        lines += [
+            "vdi attached with the default --direct-io=auto: direct I/O "
+            + ("in effect" if all(VDI_DIO.values()) else
+               "NOT in effect" if not any(VDI_DIO.values()) else
+               "in effect on some images only") + ".", ""]
     lines += table(results)
     if "vdi" in devices:
         secs, mem = attach_4t()

@@ -39,10 +39,15 @@
  *	changed only under @map_lock.
  * @block_shift: log2 of the block size
  * @read_only: no write reaches the file
+ * @dio_align: the file position, length and memory alignment direct I/O on
+ *	the file needs, 0 when it cannot have direct I/O; found at open
+ * @dio: direct I/O is in effect (set at bind): requests aligned for it
+ *	use it, asynchronously where the block is allocated
  * @old_gfp_mask: the backing mapping's gfp mask before we restricted it
  * @map_lock: serializes allocations and metadata writes
  * @next_free: index the next allocated data block gets
  * @allocated: allocated entries, for sysfs and VDI_GET_INFO
+ * @zero: VDI_BLOCK_ZERO entries, likewise
  * @meta_dirty: map sectors and header must be written at the next flush
  * @dirty: bitmap of map sectors changed since the last flush
  * @buf: a page for converting map sectors to disk order
@@ -55,11 +60,14 @@ struct vdi_image {
 	u32			*map;
 	unsigned int		block_shift;
 	bool			read_only;
+	u32			dio_align;
+	bool			dio;
 	gfp_t			old_gfp_mask;
 
 	struct mutex		map_lock;	/* allocation, metadata */
 	u32			next_free;
 	u32			allocated;
+	u32			zero;
 	bool			meta_dirty;
 	unsigned long		*dirty;
 	void			*buf;
@@ -93,14 +101,27 @@ struct vdi_device {
 	bool			visible;
 };
 
+/* Segments of a request that fit the PDU: the queue's default max_segments. */
+#define VDI_INLINE_BVECS	BLK_MAX_SEGMENTS
+
 /**
  * struct vdi_cmd - per-request data (the blk-mq PDU)
  * @work: the request's work item on vdev->wq
- * @bvec: the request's segments gathered from several bios, or NULL
+ * @iocb: the asynchronous direct I/O of the request
+ * @ref: held by the submitter and by @iocb; the last put completes
+ * @err: the result of @iocb
+ * @bvec: the request's segments gathered from several bios when more than
+ *	@inline_bvec holds (allocated; physically contiguous segments of
+ *	different bios count once in max_segments), else NULL
+ * @inline_bvec: the request's segments gathered from several bios
  */
 struct vdi_cmd {
 	struct work_struct	work;
+	struct kiocb		iocb;
+	atomic_t		ref;
+	int			err;
 	struct bio_vec		*bvec;
+	struct bio_vec		inline_bvec[VDI_INLINE_BVECS];
 };
 
 /* vdi_dev.c */
@@ -111,7 +132,8 @@ void vdi_dev_del(struct vdi_device *vdev);
 void vdi_dev_put(struct vdi_device *vdev);
 bool vdi_dev_name_taken(struct vdi_device *vdev, int index);
 int vdi_config_check(const struct vdi_config *cfg);
-struct vdi_image *vdi_image_get(int fd, bool read_only, u32 *reason);
+struct vdi_image *vdi_image_get(int fd, bool read_only, u32 flags,
+				u32 *reason);
 int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
 	     bool claim);
 
@@ -127,6 +149,10 @@ void vdi_image_free(struct vdi_image *img);
 int vdi_image_flush(struct vdi_image *img);
 int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
 		    struct iov_iter *iter, u32 *entry);
+
+int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap);
+void vdi_image_pack(struct vdi_image *img);
+int vdi_image_grow(struct vdi_image *img, struct request_queue *q, u64 size);
 
 /* Entry of virtual block @blk; no lock needed. */
 static inline u32 vdi_map_get(struct vdi_image *img, u32 blk)

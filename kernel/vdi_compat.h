@@ -119,14 +119,22 @@ static inline struct gendisk *vdi_alloc_disk(struct blk_mq_tag_set *set,
 	return blk_mq_alloc_disk(set, &lim, queuedata);
 }
 
-/* Requests never cross a VDI block: at most one block, split at its end. */
-static inline int vdi_set_block_limits(struct request_queue *q,
-				       unsigned int sectors)
+/*
+ * Requests never cross a VDI block: at most one block, split at its end.
+ * Discard and write-zeroes up to @zero_sectors (0: not supported), in
+ * units of @granularity bytes.
+ */
+static inline int vdi_set_limits(struct request_queue *q,
+				 unsigned int sectors, unsigned int granularity,
+				 unsigned int zero_sectors)
 {
 	struct queue_limits lim = queue_limits_start_update(q);
 
 	lim.max_hw_sectors = sectors;
 	lim.chunk_sectors = sectors;
+	lim.discard_granularity = granularity;
+	lim.max_hw_discard_sectors = zero_sectors;
+	lim.max_write_zeroes_sectors = zero_sectors;
 	return queue_limits_commit_update(q, &lim);
 }
 #else
@@ -140,11 +148,15 @@ static inline struct gendisk *vdi_alloc_disk(struct blk_mq_tag_set *set,
 	return disk;
 }
 
-static inline int vdi_set_block_limits(struct request_queue *q,
-				       unsigned int sectors)
+static inline int vdi_set_limits(struct request_queue *q,
+				 unsigned int sectors, unsigned int granularity,
+				 unsigned int zero_sectors)
 {
 	blk_queue_max_hw_sectors(q, sectors);
 	blk_queue_chunk_sectors(q, sectors);
+	q->limits.discard_granularity = granularity;
+	blk_queue_max_discard_sectors(q, zero_sectors);
+	blk_queue_max_write_zeroes_sectors(q, zero_sectors);
 	return 0;
 }
 #endif

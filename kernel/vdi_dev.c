@@ -95,6 +95,19 @@ static ssize_t vdi_allocated_blocks_show(struct device *dev,
 	return ret;
 }
 
+static ssize_t vdi_zero_blocks_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct vdi_device *vdev = vdi_dev_of(dev);
+	ssize_t ret = 0;
+
+	mutex_lock(&vdev->lock);
+	if (vdev->img)
+		ret = sysfs_emit(buf, "%u\n", READ_ONCE(vdev->img->zero));
+	mutex_unlock(&vdev->lock);
+	return ret;
+}
+
 static ssize_t vdi_block_size_show(struct device *dev,
 				   struct device_attribute *attr, char *buf)
 {
@@ -128,6 +141,8 @@ static struct device_attribute vdi_attr_uuid =
 	__ATTR(uuid, 0444, vdi_uuid_show, NULL);
 static struct device_attribute vdi_attr_allocated_blocks =
 	__ATTR(allocated_blocks, 0444, vdi_allocated_blocks_show, NULL);
+static struct device_attribute vdi_attr_zero_blocks =
+	__ATTR(zero_blocks, 0444, vdi_zero_blocks_show, NULL);
 static struct device_attribute vdi_attr_block_size =
 	__ATTR(block_size, 0444, vdi_block_size_show, NULL);
 static struct device_attribute vdi_attr_flags =
@@ -137,6 +152,7 @@ static struct attribute *vdi_attrs[] = {
 	&vdi_attr_backing_file.attr,
 	&vdi_attr_uuid.attr,
 	&vdi_attr_allocated_blocks.attr,
+	&vdi_attr_zero_blocks.attr,
 	&vdi_attr_block_size.attr,
 	&vdi_attr_flags.attr,
 	NULL,
@@ -321,14 +337,17 @@ int vdi_config_check(const struct vdi_config *cfg)
 			return -EINVAL;
 	if (cfg->flags & ~VDI_FLAGS_SETTABLE)
 		return -EINVAL;
+	if ((cfg->flags & VDI_FLAG_DIRECT_IO) &&
+	    (cfg->flags & VDI_FLAG_DIRECT_IO_AUTO))
+		return -EINVAL;
 	return 0;
 }
 
 /*
  * Our own open of the file the caller passed, without O_APPEND (every
- * write would land at the end of the file) and O_DIRECT (direct I/O is
- * not supported yet; buffered I/O has no alignment rules), when the
- * caller's open has either.
+ * write would land at the end of the file) and O_DIRECT (the I/O path
+ * chooses direct I/O per request, and buffered I/O has no alignment
+ * rules), when the caller's open has either.
  */
 static struct file *vdi_reopen(struct file *file)
 {
@@ -340,22 +359,73 @@ static struct file *vdi_reopen(struct file *file)
 			   file->f_cred);
 }
 
+/*
+ * The alignment direct I/O on @file needs, of file positions, lengths and
+ * memory alike, or 0 when the file cannot have it. The file system says
+ * (STATX_DIOALIGN); else, as loop assumes, the logical block size of the
+ * device below, or 512 bytes without one (network file systems).
+ */
+static u32 vdi_dio_align(struct file *file)
+{
+	struct inode *inode = file->f_mapping->host;
+	struct block_device *bdev = inode->i_sb->s_bdev;
+	struct kstat st;
+
+	if (!(file->f_mode & FMODE_CAN_ODIRECT))
+		return 0;
+	if (S_ISBLK(inode->i_mode))
+		bdev = I_BDEV(inode);
+	else if (!vfs_getattr(&file->f_path, &st, STATX_DIOALIGN,
+			      AT_STATX_SYNC_AS_STAT) &&
+		 (st.result_mask & STATX_DIOALIGN))
+		return max(st.dio_offset_align, st.dio_mem_align);
+	return bdev ? bdev_logical_block_size(bdev) : SECTOR_SIZE;
+}
+
+/*
+ * Direct I/O as @flags ask (VDI_FLAG_DIRECT_IO*): possible when the file
+ * can have it and the data area, so every block, is aligned for it.
+ */
+static int vdi_dio_select(struct vdi_image *img, u32 flags)
+{
+	u32 align = img->dio_align;
+
+	img->dio = align &&
+		!((img->h.offset_data | img->h.block_size) & (align - 1));
+	if (!(flags & (VDI_FLAG_DIRECT_IO | VDI_FLAG_DIRECT_IO_AUTO)))
+		img->dio = false;
+	if (img->dio || !(flags & VDI_FLAG_DIRECT_IO))
+		return 0;
+	if (!align)
+		pr_warn("%pD: no direct I/O: the backing file does not support it\n",
+			img->file);
+	else
+		pr_warn("%pD: no direct I/O: data offset %u or block size %u is not a multiple of %u, the backing file's direct I/O alignment\n",
+			img->file, img->h.offset_data, img->h.block_size,
+			align);
+	return -EINVAL;
+}
+
 /**
  * vdi_image_get() - open and validate the image behind a descriptor
  * @fd: the caller's descriptor of the backing file
  * @read_only: attach read-only (also when @fd is not open for writing)
+ * @flags: VDI_FLAG_* as asked for; direct I/O is chosen here
  * @reason: set when the format code refuses the image
  *
  * A regular file or a block device; not one of our own devices, whose
  * I/O would be served by the workqueue waiting for it.
  *
- * Return: the image or an ERR_PTR.
+ * Return: the image or an ERR_PTR (-EINVAL also when direct I/O is
+ * required and impossible).
  */
-struct vdi_image *vdi_image_get(int fd, bool read_only, u32 *reason)
+struct vdi_image *vdi_image_get(int fd, bool read_only, u32 flags,
+				u32 *reason)
 {
 	struct vdi_image *img;
 	struct file *file, *own;
 	struct inode *inode;
+	int err;
 
 	file = fget(fd);
 	if (!file)
@@ -380,6 +450,14 @@ struct vdi_image *vdi_image_get(int fd, bool read_only, u32 *reason)
 		goto out;
 	}
 	img = vdi_image_open(own, read_only, reason);
+	if (!IS_ERR(img)) {
+		img->dio_align = vdi_dio_align(own);
+		err = vdi_dio_select(img, flags);
+		if (err) {
+			vdi_image_free(img);
+			img = ERR_PTR(err);
+		}
+	}
 	fput(own);
 out:
 	fput(file);
@@ -425,6 +503,19 @@ static void vdi_rescan(struct vdi_device *vdev)
 		pr_warn("%s: partition scan failed: %d\n", disk->disk_name, err);
 }
 
+/* A discard or write-zeroes request: many blocks at any block size. */
+#define VDI_MAX_ZERO_SECTORS	(SZ_1G >> SECTOR_SHIFT)
+
+/*
+ * Discards in units of the backing file system's block: smaller ones
+ * would only zero bytes in place, giving no space back.
+ */
+static unsigned int vdi_discard_granularity(struct vdi_image *img)
+{
+	return max_t(unsigned int, SECTOR_SIZE,
+		     i_blocksize(file_inode(img->file)));
+}
+
 /**
  * vdi_bind() - attach an open image to an unbound device
  * @vdev: the device
@@ -458,14 +549,17 @@ int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
 	if (err)
 		goto out_unlock;
 	/* Unbound, capacity 0: no request to wait for, no freeze needed. */
-	err = vdi_set_block_limits(disk->queue,
-				   img->h.block_size >> SECTOR_SHIFT);
+	err = vdi_set_limits(disk->queue, img->h.block_size >> SECTOR_SHIFT,
+			     vdi_discard_granularity(img),
+			     img->read_only ? 0 : VDI_MAX_ZERO_SECTORS);
 	if (err) {
 		vdi_bound_del(img);
 		goto out_unlock;
 	}
 
-	flags &= ~VDI_FLAG_DIRECT_IO;		/* buffered I/O only, for now */
+	flags &= ~(VDI_FLAG_DIRECT_IO | VDI_FLAG_DIRECT_IO_AUTO);
+	if (img->dio)
+		flags |= VDI_FLAG_DIRECT_IO;
 	if (img->read_only)
 		flags |= VDI_FLAG_READ_ONLY;
 	partscan = flags & VDI_FLAG_PARTSCAN;
@@ -529,6 +623,8 @@ static void vdi_unbind(struct vdi_device *vdev)
 	if (err)
 		pr_err("%s: writing back %pD failed: %d\n", disk->disk_name,
 		       img->file, err);
+	else
+		vdi_image_pack(img);
 	mapping_set_gfp_mask(img->file->f_mapping, img->old_gfp_mask);
 	vdi_bound_del(img);
 
@@ -598,7 +694,7 @@ static int vdi_configure(struct vdi_device *vdev, bool excl, bool write,
 
 	cfg.reason = 0;
 	img = vdi_image_get(cfg.fd, (cfg.flags & VDI_FLAG_READ_ONLY) || !write,
-			    &cfg.reason);
+			    cfg.flags, &cfg.reason);
 	if (IS_ERR(img)) {
 		err = PTR_ERR(img);
 	} else {
@@ -663,6 +759,7 @@ static int vdi_get_info(struct vdi_device *vdev, struct vdi_info __user *argp)
 		info->disk_size = vdi_virtual_size(&img->h);
 		info->blocks_in_image = img->h.blocks_in_image;
 		info->blocks_allocated = READ_ONCE(img->allocated);
+		info->blocks_zero = READ_ONCE(img->zero);
 		vdi_uuid_swap(info->uuid, img->h.uuid_image);
 		p = file_path(img->file, info->backing_file,
 			      sizeof(info->backing_file));
@@ -689,6 +786,33 @@ static int vdi_get_info(struct vdi_device *vdev, struct vdi_info __user *argp)
 	return err;
 }
 
+/*
+ * VDI_RESIZE: grow the image and the disk with it. The caller's open keeps
+ * the image bound (unbind comes at the last close).
+ */
+static int vdi_resize(struct vdi_device *vdev, const __u64 __user *argp)
+{
+	struct gendisk *disk = vdev->disk;
+	struct vdi_image *img;
+	u64 size;
+	int err;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (copy_from_user(&size, argp, sizeof(size)))
+		return -EFAULT;
+	mutex_lock(&vdev->lock);
+	img = vdev->state == VDI_STATE_BOUND ? vdev->img : NULL;
+	mutex_unlock(&vdev->lock);
+	if (!img)
+		return -ENXIO;
+	err = vdi_image_grow(img, disk->queue, size);
+	if (!err)
+		set_capacity_and_notify(disk, vdi_virtual_size(&img->h) >>
+					SECTOR_SHIFT);
+	return err;
+}
+
 int vdi_ioctl(struct block_device *bdev, bool excl, bool write,
 	      unsigned int cmd, unsigned long arg)
 {
@@ -702,6 +826,8 @@ int vdi_ioctl(struct block_device *bdev, bool excl, bool write,
 		return vdi_detach(vdev);
 	case VDI_GET_INFO:
 		return vdi_get_info(vdev, argp);
+	case VDI_RESIZE:
+		return vdi_resize(vdev, argp);
 	default:
 		return -ENOTTY;
 	}

@@ -39,6 +39,16 @@ static const char *const vdi_messages[VDI_ERR_COUNT] = {
 	[VDI_ERR_ENTRY_RANGE]		= "block map entry out of range",
 	[VDI_ERR_ENTRY_DUPLICATE]	= "block map entry used twice",
 	[VDI_ERR_ENTRY_PAST_EOF]	= "block map entry past the end of the file",
+	[VDI_ERR_DIFF_NO_LINK]		=
+		"differencing image: parent needed, but no link UUID names it",
+	[VDI_ERR_LINK_NOT_DIFF]		= "not a differencing image",
+	[VDI_ERR_LINK_UUID]		= "parent is not the image the child links to",
+	[VDI_ERR_LINK_DISK_SIZE]	= "parent has a different disk size",
+	[VDI_ERR_LINK_BLOCK_SIZE]	= "parent has a different block size",
+	[VDI_ERR_LINK_MODIFIED]		= "parent changed since the child was made",
+	[VDI_ERR_CHAIN_CYCLE]		= "chain of parents loops back to an image in it",
+	[VDI_ERR_CHAIN_DEPTH]		= "chain too long",
+	[VDI_ERR_PARENT_MISSING]	= "parent image not found",
 };
 
 const char *vdi_strerror(enum vdi_error err)
@@ -70,7 +80,11 @@ int vdi_error_errno(enum vdi_error err)
 	case VDI_ERR_BLOCK_SIZE:
 	case VDI_ERR_BLOCK_EXTRA:
 	case VDI_ERR_TOO_MANY_BLOCKS:
+	case VDI_ERR_DIFF_NO_LINK:
+	case VDI_ERR_CHAIN_DEPTH:
 		return -EOPNOTSUPP;
+	case VDI_ERR_PARENT_MISSING:
+		return -ENOENT;
 	case VDI_ERR_MAP_OVERLAP:
 	case VDI_ERR_MAP_PAST_EOF:
 	case VDI_ERR_BLOCKS_ALLOCATED:
@@ -167,6 +181,12 @@ int vdi_explain(char *buf, size_t len, enum vdi_error err,
 		return snprintf(buf, len, "%s (entry %u: data block %u at 0x%llx)",
 				msg, st->bad_index, entry,
 				(unsigned long long)vdi_block_offset(h, entry));
+	case VDI_ERR_LINK_NOT_DIFF:
+		return snprintf(buf, len, "%s (image type %u)", msg,
+				h->image_type);
+	case VDI_ERR_CHAIN_DEPTH:
+		return snprintf(buf, len, "%s (more than %u images)", msg,
+				VDI_MAX_CHAIN);
 	default:
 		break;
 	}
@@ -237,9 +257,30 @@ void vdi_header_encode(struct vdi_disk_header *d, const struct vdi_header *h)
 	d->lchs_sector_size = cpu_to_le32(h->lchs_sector_size);
 }
 
-/* The header fields alone, in the order a reader meets them. */
-static enum vdi_error vdi_check_fields(const struct vdi_header *h)
+/*
+ * A child names its parent by the link UUID; the parent UUID may be null
+ * (VirtualBox's v0 headers have none), which vdi_link_check() then finds
+ * not to match. Anything else with a parent's UUID in it is a child too,
+ * one QEMU refuses as well.
+ */
+static enum vdi_error vdi_check_diff(const struct vdi_header *h, bool diff_ok)
 {
+	if (diff_ok && h->image_type == VDI_TYPE_DIFF)
+		return vdi_uuid_is_null(h->uuid_link) ?
+		       VDI_ERR_DIFF_NO_LINK : VDI_OK;
+	if (h->image_type == VDI_TYPE_DIFF ||
+	    !vdi_uuid_is_null(h->uuid_link) ||
+	    !vdi_uuid_is_null(h->uuid_parent))
+		return VDI_ERR_DIFFERENCING;
+	return VDI_OK;
+}
+
+/* The header fields alone, in the order a reader meets them. */
+static enum vdi_error vdi_check_fields(const struct vdi_header *h,
+				       bool diff_ok)
+{
+	enum vdi_error err;
+
 	if (h->signature != VDI_SIGNATURE)
 		return VDI_ERR_SIGNATURE;
 	/* VBox takes any 1.x and v0; neither has a layout QEMU agrees on. */
@@ -251,10 +292,9 @@ static enum vdi_error vdi_check_fields(const struct vdi_header *h)
 		return VDI_ERR_HEADER_SIZE;
 	if (h->image_type < VDI_TYPE_NORMAL || h->image_type > VDI_TYPE_DIFF)
 		return VDI_ERR_IMAGE_TYPE;
-	if (h->image_type == VDI_TYPE_DIFF ||
-	    !vdi_uuid_is_null(h->uuid_link) ||
-	    !vdi_uuid_is_null(h->uuid_parent))
-		return VDI_ERR_DIFFERENCING;
+	err = vdi_check_diff(h, diff_ok);
+	if (err)
+		return err;
 	if (h->image_flags & ~VDI_FLAGS_KNOWN)
 		return VDI_ERR_IMAGE_FLAGS;
 	if (h->legacy_sector_size != VDI_SECTOR_SIZE)
@@ -286,24 +326,19 @@ static enum vdi_error vdi_check_fields(const struct vdi_header *h)
 	return VDI_OK;
 }
 
-/**
- * vdi_header_check() - may this image be opened?
- * @h: the decoded header
- * @file_size: size of the image file in bytes
- *
+/*
  * All arithmetic on offsets is 64-bit: the fields are 32-bit but their sums
  * with the map length are not. The map is measured in whole sectors, which
  * is how it is read, and still must end before the data area.
- *
- * Return: VDI_OK or the first reason found to refuse it.
  */
-enum vdi_error vdi_header_check(const struct vdi_header *h, u64 file_size)
+static enum vdi_error vdi_check(const struct vdi_header *h, u64 file_size,
+				bool diff_ok)
 {
 	enum vdi_error err;
 
 	if (file_size < VDI_HEADER_SECTOR_SIZE)
 		return VDI_ERR_SHORT_FILE;
-	err = vdi_check_fields(h);
+	err = vdi_check_fields(h, diff_ok);
 	if (err)
 		return err;
 	if (h->offset_bmap < VDI_HEADER_SECTOR_SIZE ||
@@ -316,6 +351,139 @@ enum vdi_error vdi_header_check(const struct vdi_header *h, u64 file_size)
 	if (vdi_map_end(h) > file_size)
 		return VDI_ERR_MAP_PAST_EOF;
 	return VDI_OK;
+}
+
+/**
+ * vdi_header_check() - may this image be opened on its own?
+ * @h: the decoded header
+ * @file_size: size of the image file in bytes
+ *
+ * Return: VDI_OK or the first reason found to refuse it.
+ */
+enum vdi_error vdi_header_check(const struct vdi_header *h, u64 file_size)
+{
+	return vdi_check(h, file_size, false);
+}
+
+/**
+ * vdi_chain_header_check() - may this image be opened as part of a chain?
+ * @h: the decoded header
+ * @file_size: size of the image file in bytes
+ *
+ * Return: VDI_OK or the first reason found to refuse it.
+ */
+enum vdi_error vdi_chain_header_check(const struct vdi_header *h,
+				      u64 file_size)
+{
+	return vdi_check(h, file_size, true);
+}
+
+bool vdi_uuid_equal(const u8 a[VDI_UUID_SIZE], const u8 b[VDI_UUID_SIZE])
+{
+	return !memcmp(a, b, VDI_UUID_SIZE);
+}
+
+/**
+ * vdi_link_check() - may @parent serve as @child's parent?
+ * @child: a header vdi_chain_header_check() accepted
+ * @parent: another one
+ *
+ * Identity first, so that a wrong file is called wrong rather than
+ * different; the modification UUID last, as the one reason a user may
+ * choose to override (the data of the parent is then read as it is now).
+ *
+ * Return: VDI_OK or the reason.
+ */
+enum vdi_error vdi_link_check(const struct vdi_header *child,
+			      const struct vdi_header *parent)
+{
+	if (child->image_type != VDI_TYPE_DIFF)
+		return VDI_ERR_LINK_NOT_DIFF;
+	if (!vdi_uuid_equal(child->uuid_link, parent->uuid_image))
+		return VDI_ERR_LINK_UUID;
+	if (child->disk_size != parent->disk_size)
+		return VDI_ERR_LINK_DISK_SIZE;
+	if (child->block_size != parent->block_size)
+		return VDI_ERR_LINK_BLOCK_SIZE;
+	if (!vdi_uuid_equal(child->uuid_parent, parent->uuid_modify))
+		return VDI_ERR_LINK_MODIFIED;
+	return VDI_OK;
+}
+
+/* Is chain[i] the same image as one above it? */
+static bool vdi_chain_repeats(const struct vdi_header *const *chain, u32 i)
+{
+	u32 j;
+
+	for (j = 0; j < i; j++)
+		if (vdi_uuid_equal(chain[j]->uuid_image, chain[i]->uuid_image))
+			return true;
+	return false;
+}
+
+/**
+ * vdi_chain_check() - check every link of a chain, the top first
+ * @chain: @n headers, each accepted by vdi_chain_header_check()
+ * @n: how many
+ * @modified_ok: accept parents changed since their child was made
+ * @bad: set to the index the reason is about
+ *
+ * Return: VDI_OK or the first reason from the top.
+ */
+enum vdi_error vdi_chain_check(const struct vdi_header *const *chain, u32 n,
+			       bool modified_ok, u32 *bad)
+{
+	enum vdi_error err;
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		*bad = i;
+		if (vdi_chain_repeats(chain, i))
+			return VDI_ERR_CHAIN_CYCLE;
+		if (i == VDI_MAX_CHAIN)
+			return VDI_ERR_CHAIN_DEPTH;
+		if (i + 1 == n)
+			break;
+		err = vdi_link_check(chain[i], chain[i + 1]);
+		if (err && !(modified_ok && err == VDI_ERR_LINK_MODIFIED))
+			return err;
+	}
+	if (n && chain[n - 1]->image_type == VDI_TYPE_DIFF)
+		return VDI_ERR_PARENT_MISSING;
+	*bad = 0;
+	return VDI_OK;
+}
+
+/**
+ * vdi_link_explain() - one line for a reason vdi_link_check() gave
+ * @buf: where the line goes, always NUL-terminated when @len > 0
+ * @len: size of @buf
+ * @err: the reason
+ * @child: the child's header
+ * @parent: the parent's header
+ *
+ * The UUIDs are left to the caller, which prints them in the form the
+ * user knows (the kernel's %pUl, libuuid in userspace).
+ *
+ * Return: what snprintf() returns.
+ */
+int vdi_link_explain(char *buf, size_t len, enum vdi_error err,
+		     const struct vdi_header *child,
+		     const struct vdi_header *parent)
+{
+	const char *msg = vdi_strerror(err);
+
+	switch (err) {
+	case VDI_ERR_LINK_DISK_SIZE:
+		return snprintf(buf, len, "%s (%llu bytes, the child %llu)",
+				msg, (unsigned long long)parent->disk_size,
+				(unsigned long long)child->disk_size);
+	case VDI_ERR_LINK_BLOCK_SIZE:
+		return snprintf(buf, len, "%s (%u bytes, the child %u)", msg,
+				parent->block_size, child->block_size);
+	default:
+		return vdi_explain(buf, len, err, child, NULL);
+	}
 }
 
 u64 vdi_virtual_size(const struct vdi_header *h)

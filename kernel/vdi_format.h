@@ -44,6 +44,12 @@
 
 #define VDI_UUID_SIZE		16
 
+/*
+ * Images in a differencing chain, the top included: VirtualBox takes a
+ * snapshot per level, and each level costs the driver its block map.
+ */
+#define VDI_MAX_CHAIN		32U
+
 /* First 512 bytes of every v1.1 image, as stored (little-endian). */
 struct vdi_disk_header {
 	char	banner[64];
@@ -127,6 +133,16 @@ enum vdi_error {
 	VDI_ERR_ENTRY_RANGE,		/* entry >= blocks_in_image */
 	VDI_ERR_ENTRY_DUPLICATE,
 	VDI_ERR_ENTRY_PAST_EOF,
+	/* Differencing chains: appended, so that older numbers stay. */
+	VDI_ERR_DIFF_NO_LINK,		/* type 4 with a null link UUID */
+	VDI_ERR_LINK_NOT_DIFF,		/* a parent given to a base image */
+	VDI_ERR_LINK_UUID,		/* parent's image UUID is not the link */
+	VDI_ERR_LINK_DISK_SIZE,
+	VDI_ERR_LINK_BLOCK_SIZE,
+	VDI_ERR_LINK_MODIFIED,		/* parent written since the link */
+	VDI_ERR_CHAIN_CYCLE,		/* an image twice in one chain */
+	VDI_ERR_CHAIN_DEPTH,		/* over VDI_MAX_CHAIN images */
+	VDI_ERR_PARENT_MISSING,		/* the bottom image is a child */
 	VDI_ERR_COUNT
 };
 
@@ -161,6 +177,45 @@ void vdi_header_encode(struct vdi_disk_header *d, const struct vdi_header *h);
 
 /* Header rules of QEMU and VirtualBox, plus the map's place in the file. */
 enum vdi_error vdi_header_check(const struct vdi_header *h, u64 file_size);
+
+/*
+ * vdi_header_check() for an image that is read as part of a chain: a
+ * differencing image (type 4) is accepted when its link UUID names a
+ * parent, which vdi_link_check() then holds it against. The driver, which
+ * cannot read chains yet, uses vdi_header_check() and refuses them all.
+ */
+enum vdi_error vdi_chain_header_check(const struct vdi_header *h,
+				      u64 file_size);
+
+/*
+ * May @parent serve as @child's parent? Both headers passed
+ * vdi_chain_header_check(). The child must be differencing, link to the
+ * parent's image UUID, have its disk and block size, and remember its
+ * modification UUID (VDI_ERR_LINK_MODIFIED, checked last, says the parent
+ * was written since: the child's blocks may no longer fit it).
+ */
+enum vdi_error vdi_link_check(const struct vdi_header *child,
+			      const struct vdi_header *parent);
+
+/*
+ * A whole chain, @chain[0] the top and each next one its parent: every
+ * link (a changed parent too, unless @modified_ok), no image twice, at
+ * most VDI_MAX_CHAIN images, and a base image at the bottom. On failure
+ * *@bad is the index of the image whose parent is wrong or missing, or of
+ * the image that is too many or repeated.
+ */
+enum vdi_error vdi_chain_check(const struct vdi_header *const *chain, u32 n,
+			       bool modified_ok, u32 *bad);
+
+/*
+ * vdi_explain() for a link reason, with the value of each side, e.g.
+ * "parent has a different disk size (33554432 bytes, the child 67108864)".
+ */
+int vdi_link_explain(char *buf, size_t len, enum vdi_error err,
+		     const struct vdi_header *child,
+		     const struct vdi_header *parent);
+
+bool vdi_uuid_equal(const u8 a[VDI_UUID_SIZE], const u8 b[VDI_UUID_SIZE]);
 
 /*
  * Virtual size in bytes: disk_size rounded up to 512, as QEMU does. Only

@@ -2,10 +2,13 @@
 /*
  * vdi: the I/O path. blk-mq hands each request to vdi_queue_rq(), which
  * only queues it to the device's workqueue: the backing file's I/O may
- * submit bios of its own and must not run in the submitter's context. The
- * worker splits the request at VDI block boundaries (the queue limits
- * already do, this is defence), looks each block up in the map and reads
- * zeros, reads or writes the file, or allocates the block.
+ * submit bios of its own and must not run in the submitter's context. A
+ * read or write lies inside one VDI block (the queue's chunk_sectors); the
+ * worker looks the block up in the map and reads zeros, allocates the
+ * block, or reads or writes the file in place. In place with direct I/O
+ * in effect and the request aligned for it, the worker only submits an
+ * asynchronous kiocb and moves on, so that many requests are in flight at
+ * once, as loop's direct I/O mode does; everything else is synchronous.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -17,83 +20,151 @@
 #include "vdi.h"
 #include "vdi_compat.h"
 
+/*
+ * The file position of @len bytes at @off in data block @entry. The range
+ * must lie inside the file: an allocated block past the end of the file
+ * (truncated behind our back) is an I/O error, never zeros or another
+ * block's bytes.
+ */
+static int vdi_file_pos(struct vdi_image *img, u32 entry, u32 off,
+			size_t len, loff_t *pos)
+{
+	*pos = vdi_block_offset(&img->h, entry) + off;
+	if (*pos + len > i_size_read(img->file->f_mapping->host)) {
+		pr_err_ratelimited("data block %u of %pD is past the end of the file\n",
+				   entry, img->file);
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * A kiocb for @iter at @pos: direct I/O when it is in effect and the file
+ * position, the lengths and the memory are aligned as the file needs, else
+ * buffered. The file system keeps the two coherent (direct I/O writes back
+ * and drops cached pages of its range).
+ */
+static void vdi_kiocb_init(struct kiocb *iocb, struct vdi_image *img,
+			   loff_t pos, struct iov_iter *iter)
+{
+	init_sync_kiocb(iocb, img->file);
+	iocb->ki_pos = pos;
+	if (img->dio &&
+	    !(((unsigned long)pos | iov_iter_alignment(iter)) &
+	      (img->dio_align - 1)))
+		iocb->ki_flags |= IOCB_DIRECT;
+	if (iov_iter_rw(iter) == WRITE)
+		iocb->ki_flags |= IOCB_WRITE;
+}
+
+/* Starts @iocb; a write holds freeze protection until vdi_kiocb_end(). */
+static ssize_t vdi_kiocb_start(struct kiocb *iocb, struct iov_iter *iter)
+{
+	struct file *file = iocb->ki_filp;
+
+	if (!(iocb->ki_flags & IOCB_WRITE))
+		return file->f_op->read_iter(iocb, iter);
+	kiocb_start_write(iocb);
+	return file->f_op->write_iter(iocb, iter);
+}
+
+static void vdi_kiocb_end(struct kiocb *iocb)
+{
+	if (iocb->ki_flags & IOCB_WRITE)
+		kiocb_end_write(iocb);
+}
+
+/*
+ * Reads or writes @iter at @pos and waits. A write that fills the file
+ * system comes back short first; writing the rest gets the reason
+ * (-ENOSPC), which the caller must see rather than a bare -EIO.
+ */
+static int vdi_file_sync(struct vdi_image *img, loff_t pos,
+			 struct iov_iter *iter)
+{
+	size_t len = iov_iter_count(iter);
+	struct kiocb iocb;
+	ssize_t ret;
+
+	do {
+		vdi_kiocb_init(&iocb, img, pos, iter);
+		ret = vdi_kiocb_start(&iocb, iter);
+		vdi_kiocb_end(&iocb);
+		if (ret < 0)
+			return ret;
+		if (iov_iter_rw(iter) == READ)
+			return ret == len ? 0 : -EIO;
+		if (!ret)
+			return -EIO;
+		pos += ret;
+	} while (iov_iter_count(iter));
+	return 0;
+}
+
 /**
- * vdi_file_rw() - read or write inside an allocated data block
+ * vdi_file_rw() - read or write inside an allocated data block, waiting
  * @img: the image
  * @entry: the allocated map entry (data block index)
  * @off: byte offset in the block
  * @iter: the data; its direction says read or write
- *
- * The range must lie inside the file: an allocated block past the end of
- * the file (truncated behind our back) is an I/O error, never zeros or
- * another block's bytes.
  *
  * Return: 0 or a negative errno (a short read is -EIO).
  */
 int vdi_file_rw(struct vdi_image *img, u32 entry, u32 off,
 		struct iov_iter *iter)
 {
-	loff_t pos = vdi_block_offset(&img->h, entry) + off;
-	size_t len = iov_iter_count(iter);
+	loff_t pos;
+	int err;
+
+	err = vdi_file_pos(img, entry, off, iov_iter_count(iter), &pos);
+	if (err)
+		return err;
+	return vdi_file_sync(img, pos, iter);
+}
+
+/* The last of the submitter and the kiocb completes the request. */
+static void vdi_aio_put(struct vdi_cmd *cmd)
+{
+	if (atomic_dec_and_test(&cmd->ref))
+		blk_mq_complete_request(blk_mq_rq_from_pdu(cmd));
+}
+
+static void vdi_aio_complete(struct kiocb *iocb, long ret)
+{
+	struct vdi_cmd *cmd = container_of(iocb, struct vdi_cmd, iocb);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+	vdi_kiocb_end(iocb);
+	/* Short: the file was truncated meanwhile, or a write just stopped. */
+	if (ret >= 0)
+		ret = ret == blk_rq_bytes(rq) ? 0 : -EIO;
+	cmd->err = ret;
+	vdi_aio_put(cmd);
+}
+
+/*
+ * Submits the whole request at @pos as one asynchronous direct I/O. The
+ * file system either queues it and calls vdi_aio_complete() later (maybe
+ * before it returns), or returns the result now.
+ */
+static void vdi_file_aio(struct request *rq, struct vdi_cmd *cmd,
+			 struct iov_iter *iter)
+{
 	ssize_t ret;
 
-	if (pos + len > i_size_read(img->file->f_mapping->host)) {
-		pr_err_ratelimited("data block %u of %pD is past the end of the file\n",
-				   entry, img->file);
-		return -EIO;
-	}
-	if (iov_iter_rw(iter) == READ) {
-		ret = vfs_iter_read(img->file, iter, &pos, 0);
-		if (ret < 0)
-			return ret;
-		return ret == len ? 0 : -EIO;
-	}
-	/*
-	 * A write that fills the file system comes back short first; writing
-	 * the rest gets the reason (-ENOSPC), which the caller must see
-	 * rather than a bare -EIO.
-	 */
-	while (iov_iter_count(iter)) {
-		ret = vdi_iter_write(img->file, iter, &pos);
-		if (ret < 0)
-			return ret;
-		if (!ret)
-			return -EIO;
-	}
-	return 0;
-}
-
-static int vdi_read_block(struct vdi_image *img, u32 blk, u32 off,
-			  struct iov_iter *iter)
-{
-	u32 entry = vdi_map_get(img, blk);
-	size_t len = iov_iter_count(iter);
-
-	/* Free and zero blocks read as zeros without touching the file. */
-	if (!vdi_entry_allocated(entry))
-		return iov_iter_zero(len, iter) == len ? 0 : -EIO;
-	return vdi_file_rw(img, entry, off, iter);
-}
-
-static int vdi_write_block(struct vdi_image *img, u32 blk, u32 off,
-			   struct iov_iter *iter)
-{
-	u32 entry = vdi_map_get(img, blk);
-	int ret;
-
-	/* Allocated: in place, no lock - the fast path. */
-	if (!vdi_entry_allocated(entry)) {
-		ret = vdi_alloc_write(img, blk, off, iter, &entry);
-		if (ret <= 0)
-			return ret;
-	}
-	return vdi_file_rw(img, entry, off, iter);
+	cmd->iocb.ki_complete = vdi_aio_complete;
+	cmd->iocb.ki_ioprio = req_get_ioprio(rq);
+	atomic_set(&cmd->ref, 2);
+	ret = vdi_kiocb_start(&cmd->iocb, iter);
+	vdi_aio_put(cmd);
+	if (ret != -EIOCBQUEUED)
+		vdi_aio_complete(&cmd->iocb, ret);
 }
 
 /*
  * An iov_iter over the request's data. A request of one bio points into
- * the bio's own vector; several bios are gathered into an array (GFP_NOIO,
- * freed by the caller through cmd->bvec), as loop does.
+ * the bio's own vector; several bios are gathered into the PDU, or into an
+ * array allocated (GFP_NOIO) when they have more segments than that holds.
  */
 static int vdi_rq_iter(struct request *rq, struct vdi_cmd *cmd,
 		       struct iov_iter *iter)
@@ -109,10 +180,13 @@ static int vdi_rq_iter(struct request *rq, struct vdi_cmd *cmd,
 		nr_bvec++;
 
 	if (rq->bio != rq->biotail) {
-		bvec = kmalloc_array(nr_bvec, sizeof(*bvec), GFP_NOIO);
-		if (!bvec)
-			return -ENOMEM;
-		cmd->bvec = bvec;
+		bvec = cmd->inline_bvec;
+		if (nr_bvec > VDI_INLINE_BVECS) {
+			bvec = kmalloc_array(nr_bvec, sizeof(*bvec), GFP_NOIO);
+			if (!bvec)
+				return -ENOMEM;
+			cmd->bvec = bvec;
+		}
 		rq_for_each_bvec(tmp, rq, rq_iter)
 			bvec[i++] = tmp;
 	} else {
@@ -124,45 +198,60 @@ static int vdi_rq_iter(struct request *rq, struct vdi_cmd *cmd,
 	return 0;
 }
 
-/* Reads or writes @rq one VDI block at a time. */
+/*
+ * Reads or writes @rq, which lies inside one VDI block. Return: 0 or a
+ * negative errno, or -EIOCBQUEUED when vdi_file_aio() took the request.
+ */
 static int vdi_rw(struct vdi_image *img, struct request *rq,
 		  struct vdi_cmd *cmd)
 {
-	const u32 bmask = img->h.block_size - 1;
 	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
-	struct iov_iter iter, chunk;
+	u64 blk = pos >> img->block_shift;
+	u32 off = pos & (img->h.block_size - 1);
 	struct req_iterator rq_iter;
+	struct iov_iter iter;
 	struct bio_vec bv;
-	u32 len, off;
-	u64 blk;
+	loff_t fpos;
+	u32 entry;
 	int err;
 
+	/* chunk_sectors keeps reads and writes inside a block; never trust. */
+	if (blk >= img->h.blocks_in_image ||
+	    off + blk_rq_bytes(rq) > img->h.block_size)
+		return -EIO;
 	err = vdi_rq_iter(rq, cmd, &iter);
-	while (!err && iov_iter_count(&iter)) {
-		blk = pos >> img->block_shift;
-		off = pos & bmask;
-		if (blk >= img->h.blocks_in_image) {
-			err = -EIO;
-			break;
+	if (err)
+		return err;
+	entry = vdi_map_get(img, blk);
+	if (!vdi_entry_allocated(entry)) {
+		/* Free and zero blocks read as zeros without touching the file. */
+		if (iov_iter_rw(&iter) == READ) {
+			if (iov_iter_zero(blk_rq_bytes(rq), &iter) !=
+			    blk_rq_bytes(rq))
+				return -EIO;
+			goto flush_dcache;
 		}
-		len = min_t(size_t, iov_iter_count(&iter),
-			    img->h.block_size - off);
-		chunk = iter;
-		iov_iter_truncate(&chunk, len);
-		if (iov_iter_rw(&iter) == WRITE)
-			err = vdi_write_block(img, blk, off, &chunk);
-		else
-			err = vdi_read_block(img, blk, off, &chunk);
-		iov_iter_advance(&iter, len);
-		pos += len;
+		err = vdi_alloc_write(img, blk, off, &iter, &entry);
+		if (err <= 0)
+			return err;
 	}
-	kfree(cmd->bvec);
-	cmd->bvec = NULL;
-
-	if (req_op(rq) == REQ_OP_READ)
-		rq_for_each_segment(bv, rq, rq_iter)
-			flush_dcache_page(bv.bv_page);
-	return err;
+	/* Allocated: in place, no lock - the fast path. */
+	err = vdi_file_pos(img, entry, off, blk_rq_bytes(rq), &fpos);
+	if (err)
+		return err;
+	vdi_kiocb_init(&cmd->iocb, img, fpos, &iter);
+	if (cmd->iocb.ki_flags & IOCB_DIRECT) {
+		vdi_file_aio(rq, cmd, &iter);
+		return -EIOCBQUEUED;
+	}
+	err = vdi_file_sync(img, fpos, &iter);
+	if (err || iov_iter_rw(&iter) == WRITE)
+		return err;
+flush_dcache:
+	/* Direct I/O needs no flush: the pages were never mapped by us. */
+	rq_for_each_segment(bv, rq, rq_iter)
+		flush_dcache_page(bv.bv_page);
+	return 0;
 }
 
 static int vdi_handle_rq(struct vdi_device *vdev, struct request *rq,
@@ -183,9 +272,25 @@ static int vdi_handle_rq(struct vdi_device *vdev, struct request *rq,
 		if (img->read_only)
 			return -EIO;
 		return vdi_rw(img, rq, cmd);
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		if (img->read_only)
+			return -EIO;
+		return vdi_zero_range(img, (u64)blk_rq_pos(rq) << SECTOR_SHIFT,
+				      blk_rq_bytes(rq),
+				      !(rq->cmd_flags & REQ_NOUNMAP));
 	default:
-		return -EOPNOTSUPP;	/* discard and write-zeroes: not yet */
+		return -EOPNOTSUPP;
 	}
+}
+
+static void vdi_end_rq(struct request *rq, struct vdi_cmd *cmd, int err)
+{
+	kfree(cmd->bvec);
+	cmd->bvec = NULL;
+	if (err && err != -EOPNOTSUPP && err != -ENOSPC)
+		err = -EIO;
+	blk_mq_end_request(rq, errno_to_blk_status(err));
 }
 
 /*
@@ -207,9 +312,17 @@ static void vdi_work(struct work_struct *work)
 	memalloc_noio_restore(noio);
 	current->flags = (current->flags & ~PF_LOCAL_THROTTLE) | old_flags;
 
-	if (err && err != -EOPNOTSUPP && err != -ENOSPC)
-		err = -EIO;
-	blk_mq_end_request(rq, errno_to_blk_status(err));
+	/* Queued: vdi_aio_complete() has the request, and may have ended it. */
+	if (err != -EIOCBQUEUED)
+		vdi_end_rq(rq, cmd, err);
+}
+
+/* A request that went to vdi_file_aio(), in blk-mq's completion context. */
+static void vdi_complete_rq(struct request *rq)
+{
+	struct vdi_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	vdi_end_rq(rq, cmd, cmd->err);
 }
 
 static blk_status_t vdi_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -236,5 +349,6 @@ static int vdi_init_request(struct blk_mq_tag_set *set, struct request *rq,
 
 const struct blk_mq_ops vdi_mq_ops = {
 	.queue_rq	= vdi_queue_rq,
+	.complete	= vdi_complete_rq,
 	.init_request	= vdi_init_request,
 };

@@ -173,7 +173,7 @@ static int vdi_ctl_attach(struct vdi_config __user *argp)
 		return err;
 
 	cfg.reason = 0;
-	img = vdi_image_get(cfg.fd, cfg.flags & VDI_FLAG_READ_ONLY,
+	img = vdi_image_get(cfg.fd, cfg.flags & VDI_FLAG_READ_ONLY, cfg.flags,
 			    &cfg.reason);
 	if (IS_ERR(img)) {
 		err = PTR_ERR(img);

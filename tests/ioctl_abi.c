@@ -4,17 +4,25 @@
  * every refusal: VDI_CTL_ATTACH of refused images (errno and format reason
  * code), of bad configurations and of a file bound already; VDI_GET_INFO
  * of a bound and an unbound device; VDI_DETACH of a busy, a bound and an
- * unbound device; VDI_CTL_ADD, VDI_CTL_REMOVE and VDI_CONFIGURE; and
- * EPERM for a caller without CAP_SYS_ADMIN.
+ * unbound device; VDI_CTL_ADD, VDI_CTL_REMOVE and VDI_CONFIGURE;
+ * VDI_RESIZE growing in place and refusing to shrink, to move the map or
+ * to write a read-only image; and EPERM for a caller without
+ * CAP_SYS_ADMIN. struct vdi_info keeps its size as fields are added.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "vdi_test.h"
 
 #define NOBODY		65534
+
+/* Fields come out of the reserved words: the size and the path stay. */
+_Static_assert(sizeof(struct vdi_info) == 128 + VDI_PATH_MAX, "vdi_info size");
+_Static_assert(offsetof(struct vdi_info, blocks_zero) == 64, "blocks_zero");
 
 FIXTURE(abi) {
 	char dir[64];
@@ -168,6 +176,11 @@ TEST_F(abi, bad_config)
 	EXPECT_EQ(-1, ctl_attach(self->ctl, fd, 1U << 31, &cfg));
 	EXPECT_EQ(EINVAL, errno);
 
+	/* Direct I/O required and where possible at once. */
+	EXPECT_EQ(-1, ctl_attach(self->ctl, fd, VDI_FLAG_DIRECT_IO |
+				 VDI_FLAG_DIRECT_IO_AUTO, &cfg));
+	EXPECT_EQ(EINVAL, errno);
+
 	EXPECT_EQ(-1, ctl_attach(self->ctl, -1, 0, &cfg));
 	EXPECT_EQ(EBADF, errno);
 
@@ -230,6 +243,7 @@ TEST_F(abi, attach_info_detach)
 	EXPECT_EQ((__u64)16 * MIB, info->disk_size);
 	EXPECT_EQ(16U, info->blocks_in_image);
 	EXPECT_EQ(0U, info->blocks_allocated);
+	EXPECT_EQ(0U, info->blocks_zero);
 	vdi_uuid_swap(uuid, disk.uuid_image);
 	EXPECT_EQ(0, memcmp(uuid, info->uuid, VDI_UUID_SIZE));
 	EXPECT_STREQ(real, info->backing_file);
@@ -318,6 +332,73 @@ TEST_F(abi, add_configure_remove)
 	EXPECT_EQ(ENODEV, errno);
 }
 
+/*
+ * VDI_RESIZE on QEMU's layout, whose map has room for 128 entries before
+ * the data: 16 MiB grows to 64 and 128 MiB online, not to 129 MiB.
+ */
+TEST_F(abi, resize)
+{
+	struct vdi_info *info;
+	struct vdi_config cfg;
+	char path[128], dev[32];
+	__u64 size, bytes = 0;
+	int fd, dfd, idx;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	info = calloc(1, sizeof(*info));
+	ASSERT_NE(NULL, info);
+	make_image(_metadata, self, path, "grow.vdi");
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	idx = ctl_attach(self->ctl, fd, 0, &cfg);
+	ASSERT_LE(0, idx);
+	snprintf(dev, sizeof(dev), "/dev/vdi%d", idx);
+	dfd = open(dev, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, dfd);
+
+	size = 64 * MIB;
+	EXPECT_EQ(0, ioctl(dfd, VDI_RESIZE, &size)) {
+		TH_LOG("VDI_RESIZE 64 MiB: %s", strerror(errno));
+	}
+	EXPECT_EQ(0, ioctl(dfd, BLKGETSIZE64, &bytes));
+	EXPECT_EQ(size, bytes);
+	EXPECT_EQ(0, ioctl(dfd, VDI_GET_INFO, info));
+	EXPECT_EQ(size, info->disk_size);
+	EXPECT_EQ(64U, info->blocks_in_image);
+	size = 128 * MIB;
+	EXPECT_EQ(0, ioctl(dfd, VDI_RESIZE, &size));
+	size = 129 * MIB;
+	EXPECT_EQ(-1, ioctl(dfd, VDI_RESIZE, &size));
+	EXPECT_EQ(ENOSPC, errno);
+	size = 32 * MIB;
+	EXPECT_EQ(-1, ioctl(dfd, VDI_RESIZE, &size));
+	EXPECT_EQ(EINVAL, errno);
+	size = 128 * MIB + 1;
+	EXPECT_EQ(-1, ioctl(dfd, VDI_RESIZE, &size));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, ioctl(dfd, BLKGETSIZE64, &bytes));
+	EXPECT_EQ((__u64)128 * MIB, bytes);
+	EXPECT_EQ(0, ioctl(dfd, VDI_DETACH));
+	close(dfd);
+	close(fd);
+	EXPECT_EQ(0, run("qemu-img check -q -f vdi '%s' && "
+			 "qemu-img info '%s' | grep -q '^virtual size: 128 MiB'",
+			 path, path));
+
+	/* Read-only: EROFS. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	idx = ctl_attach(self->ctl, fd, 0, &cfg);
+	ASSERT_LE(0, idx);
+	size = 256 * MIB;
+	EXPECT_EQ(-1, dev_ioctl(idx, VDI_RESIZE, &size));
+	EXPECT_EQ(EROFS, errno);
+	EXPECT_EQ(0, dev_ioctl(idx, VDI_DETACH, NULL));
+	close(fd);
+	free(info);
+}
+
 /* Without CAP_SYS_ADMIN every changing call is EPERM; GET_INFO is not. */
 TEST_F(abi, unprivileged)
 {
@@ -341,6 +422,7 @@ TEST_F(abi, unprivileged)
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		struct vdi_info *info = calloc(1, sizeof(*info));
+		__u64 size = 64 * MIB;
 		int bad = 0;
 
 		if (setresgid(NOBODY, NOBODY, NOBODY) ||
@@ -352,6 +434,7 @@ TEST_F(abi, unprivileged)
 		bad |= !(ctl_attach(self->ctl, fd, 0, &cfg) == -1 && errno == EPERM) << 2;
 		bad |= !(ioctl(dfd, VDI_DETACH) == -1 && errno == EPERM) << 3;
 		bad |= !(ioctl(dfd, VDI_GET_INFO, info) == 0) << 4;
+		bad |= !(ioctl(dfd, VDI_RESIZE, &size) == -1 && errno == EPERM) << 6;
 		/* The control node itself is root's. */
 		bad |= !(open(VDI_CONTROL, O_RDWR) == -1 && errno == EACCES) << 5;
 		_exit(bad);
@@ -359,7 +442,7 @@ TEST_F(abi, unprivileged)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status)) {
-		TH_LOG("failed checks (bits): ADD, REMOVE, ATTACH, DETACH, GET_INFO, open = 0x%x",
+		TH_LOG("failed checks (bits): ADD, REMOVE, ATTACH, DETACH, GET_INFO, open, RESIZE = 0x%x",
 		       WEXITSTATUS(status));
 	}
 	close(dfd);

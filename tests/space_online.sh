@@ -3,8 +3,11 @@
 # vdisetup compact and resize against the driver: killed after every step
 # that reached the disk (the test hook VDISETUP_CRASH_AFTER), they leave an
 # image that attaches and reads through /dev/vdiN as before; so does the
-# finished result. An attached image is refused by compact, resize and
-# check --repair, and left as it was.
+# finished result. An attached image is refused by compact, check --repair
+# and a resize that must move the map, and left as it was; where the larger
+# map fits, resize grows it online: the device shows the new size at once,
+# takes writes at its new end, and the detached image passes qemu-img check
+# and compare.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
@@ -98,11 +101,48 @@ cp "$scratch/holes.vdi" "$img"
 if vdi_attach dev "$img"; then
 	sum=$(sha256sum "$img")
 	refused compact "$V" compact "$img"
-	refused resize "$V" resize "$img" 32M
+	refused resize "$V" resize "$img" 256M
+	refused resize "$V" resize "$img" 8M
 	refused repair "$V" check --repair "$img"
 	tap_eq "... and left as it was" "$sum" "$(sha256sum "$img")"
 	"$V" detach "$dev"
 else
 	tap_fail "attached image: attach" "vdisetup attach failed"
 fi
+
+# online NAME IMAGE RAW SIZE: IMAGE, holding RAW (16 MiB), attached and
+# grown to SIZE bytes; a MiB written at the new end.
+online()
+{
+	local name=$1 img=$2 raw=$3 size=$4
+	if ! vdi_attach dev "$img"; then
+		tap_fail "$name: attach" "vdisetup attach failed"
+		return
+	fi
+	tap_check "$name: resize while attached" "$V" resize "$img" "$size"
+	tap_eq "$name: the device has the new size" "$size" "$(blockdev --getsize64 "$dev")"
+	head -c $MiB /dev/urandom > "$scratch/end"
+	write_at "$dev" $((size - MiB)) "$scratch/end" direct
+	truncate -s "$size" "$raw"
+	write_at "$raw" $((size - MiB)) "$scratch/end"
+	tap_cmp "$name: the old 16 MiB read as before" \
+		<(read_at "$raw" 0 $((16 * MiB))) <(read_at "$dev" 0 $((16 * MiB)))
+	tap_cmp "$name: the new end reads as written" "$scratch/end" \
+		<(read_at "$dev" $((size - MiB)) $MiB)
+	"$V" detach "$dev"
+	tap_check "$name: qemu-img check" qemu-img check -q -f vdi "$img"
+	tap_check "$name: qemu-img compare" qemu-img compare -q -f vdi -F raw "$img" "$raw"
+}
+
+# QEMU's layout: the 16 MiB map has room for 128 entries.
+img=$scratch/online.vdi
+qemu-img convert -f raw -O vdi "$raw" "$img"
+cp "$raw" "$scratch/online.raw"
+online "grow online 16M -> 128M (QEMU layout)" "$img" "$scratch/online.raw" $((128 * MiB))
+# VirtualBox's layout: a 1 MiB map, room for 256 GiB.
+img=$scratch/online-vbox.vdi
+"$V" create "$img" 16M
+truncate -s 16M "$scratch/online-vbox.raw"
+online "grow online 16M -> 200G (vbox layout)" "$img" "$scratch/online-vbox.raw" \
+	$((200 * 1024 * MiB))
 tap_done

@@ -25,6 +25,7 @@
 
 #include <linux/vdi.h>
 
+#include "chain.h"
 #include "util.h"
 #include "vdisetup.h"
 
@@ -186,7 +187,10 @@ static void attach_usage(FILE *out)
 		"     --show       print the device name after attaching\n"
 		" -r, --read-only  attach read-only\n"
 		" -P, --partscan   scan the device for partitions (/dev/vdiNpM)\n"
-		"     --direct-io  use direct I/O on the backing file where possible\n"
+		"     --direct-io[=on|off|auto]\n"
+		"                  direct I/O on the backing file: auto (the default)\n"
+		"                  where the file allows it, on (also without a value)\n"
+		"                  or fail, off for buffered I/O\n"
 		"     --autoclear  detach automatically when the device is last closed\n"
 		" -h, --help       display this help\n"
 		"\nLike losetup, a FILE that cannot be opened for writing (read-only\n"
@@ -229,7 +233,7 @@ int cmd_attach(int argc, char **argv)
 		{ "show",	no_argument, NULL, OPT_SHOW },
 		{ "read-only",	no_argument, NULL, 'r' },
 		{ "partscan",	no_argument, NULL, 'P' },
-		{ "direct-io",	no_argument, NULL, OPT_DIRECT_IO },
+		{ "direct-io",	optional_argument, NULL, OPT_DIRECT_IO },
 		{ "autoclear",	no_argument, NULL, OPT_AUTOCLEAR },
 		{ "help",	no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -241,6 +245,7 @@ int cmd_attach(int argc, char **argv)
 	int c, fd, ctl, ret, err;
 
 	memset(&cfg, 0, sizeof(cfg));
+	cfg.flags = VDI_FLAG_DIRECT_IO_AUTO;
 	while ((c = getopt_long(argc, argv, "frPh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -255,7 +260,16 @@ int cmd_attach(int argc, char **argv)
 			cfg.flags |= VDI_FLAG_PARTSCAN;
 			break;
 		case OPT_DIRECT_IO:
-			cfg.flags |= VDI_FLAG_DIRECT_IO;
+			cfg.flags &= ~(VDI_FLAG_DIRECT_IO | VDI_FLAG_DIRECT_IO_AUTO);
+			if (!optarg || !strcmp(optarg, "on"))
+				cfg.flags |= VDI_FLAG_DIRECT_IO;
+			else if (!strcmp(optarg, "auto"))
+				cfg.flags |= VDI_FLAG_DIRECT_IO_AUTO;
+			else if (strcmp(optarg, "off")) {
+				fprintf(stderr, "vdisetup attach: --direct-io takes on, off or auto, not '%s'\n",
+					optarg);
+				return usage_hint("attach");
+			}
 			break;
 		case OPT_AUTOCLEAR:
 			cfg.flags |= VDI_FLAG_AUTOCLEAR;
@@ -305,8 +319,12 @@ int cmd_attach(int argc, char **argv)
 	if (ret < 0) {
 		if (cfg.reason)
 			explain_refusal(fd, cfg.reason, reason, sizeof(reason));
+		if (cfg.reason == VDI_ERR_DIFFERENCING)
+			chain_attach_hint(fd, reason, sizeof(reason));
 		else
-			snprintf(reason, sizeof(reason), "%s", strerror(err));
+			snprintf(reason, sizeof(reason), "%s%s", strerror(err),
+				 err == EINVAL && (cfg.flags & VDI_FLAG_DIRECT_IO) ?
+				 " (no direct I/O on this file; the kernel log says why)" : "");
 		errmsg(file, "attach failed: %s", reason);
 		close(fd);
 		return 1;
@@ -414,6 +432,9 @@ struct vdi_dev {
 	char back_file[VDI_PATH_MAX];
 	unsigned long long size;	/* bytes */
 	unsigned long long allocated;	/* bytes in allocated blocks */
+	unsigned long long zero;	/* bytes in zero blocks */
+	unsigned long long free;	/* the rest of the disk: free blocks */
+	long long file_used;		/* bytes the file occupies, or -1 */
 	unsigned int flags;		/* effective VDI_FLAG_* */
 };
 
@@ -425,8 +446,9 @@ struct dev_list {
 static int collect_dev(const char *name, void *arg)
 {
 	struct dev_list *list = arg;
-	unsigned long long sectors, blocks, bsize, flags;
+	unsigned long long sectors, blocks, zero, bsize, flags;
 	struct vdi_dev *d, *grown;
+	struct stat st;
 
 	grown = realloc(list->devs, (list->count + 1) * sizeof(*d));
 	if (!grown) {
@@ -444,13 +466,31 @@ static int collect_dev(const char *name, void *arg)
 	if (!read_attr_u64(name, "size", &sectors))
 		d->size = sectors * 512;
 	if (!read_attr_u64(name, "vdi/allocated_blocks", &blocks) &&
-	    !read_attr_u64(name, "vdi/block_size", &bsize))
+	    !read_attr_u64(name, "vdi/zero_blocks", &zero) &&
+	    !read_attr_u64(name, "vdi/block_size", &bsize)) {
 		d->allocated = blocks * bsize;
+		d->zero = zero * bsize;
+		/* A last block the end cuts through counts whole. */
+		if (d->size > d->allocated + d->zero)
+			d->free = d->size - d->allocated - d->zero;
+	}
+	/* Without search permission on its directory: unknown. */
+	d->file_used = stat(d->back_file, &st) ? -1 : (long long)st.st_blocks * 512;
 	/* The effective VDI_FLAG_* bits, as a number. */
 	if (!read_attr_u64(name, "vdi/flags", &flags))
 		d->flags = flags;
 	list->count++;
 	return 0;
+}
+
+/* FILE-USED as text, @unknown when the file could not be looked at. */
+static const char *file_used(const struct vdi_dev *d, char buf[24],
+			     const char *unknown)
+{
+	if (d->file_used < 0)
+		return unknown;
+	snprintf(buf, 24, "%lld", d->file_used);
+	return buf;
 }
 
 static const char *json_bool(unsigned int flags, unsigned int flag)
@@ -460,6 +500,7 @@ static const char *json_bool(unsigned int flags, unsigned int flag)
 
 static void list_json(const struct dev_list *list)
 {
+	char used[24];
 	size_t i;
 
 	printf("{\n   \"vdidevices\": [");
@@ -471,9 +512,11 @@ static void list_json(const struct dev_list *list)
 		printf(",\n         \"back-file\": ");
 		json_string(stdout, d->back_file);
 		printf(",\n         \"size\": %llu,\n         \"allocated\": %llu,\n"
+		       "         \"zero\": %llu,\n         \"free\": %llu,\n"
+		       "         \"file-used\": %s,\n"
 		       "         \"ro\": %s,\n         \"partscan\": %s,\n"
 		       "         \"autoclear\": %s,\n         \"dio\": %s\n      }",
-		       d->size, d->allocated,
+		       d->size, d->allocated, d->zero, d->free, file_used(d, used, "null"),
 		       json_bool(d->flags, VDI_FLAG_READ_ONLY),
 		       json_bool(d->flags, VDI_FLAG_PARTSCAN),
 		       json_bool(d->flags, VDI_FLAG_AUTOCLEAR),
@@ -485,6 +528,7 @@ static void list_json(const struct dev_list *list)
 static void list_table(const struct dev_list *list, bool headings)
 {
 	int wname = 4, wfile = 9;
+	char used[24];
 	size_t i;
 
 	for (i = 0; i < list->count; i++) {
@@ -494,13 +538,15 @@ static void list_table(const struct dev_list *list, bool headings)
 		wfile = f > wfile ? f : wfile;
 	}
 	if (headings)
-		printf("%-*s %-*s %12s %12s RO PARTSCAN AUTOCLEAR DIO\n",
-		       wname, "NAME", wfile, "BACK-FILE", "SIZE", "ALLOCATED");
+		printf("%-*s %-*s %12s %12s %12s %12s %12s RO PARTSCAN AUTOCLEAR DIO\n",
+		       wname, "NAME", wfile, "BACK-FILE", "SIZE", "ALLOCATED",
+		       "ZERO", "FREE", "FILE-USED");
 	for (i = 0; i < list->count; i++) {
 		const struct vdi_dev *d = &list->devs[i];
 
-		printf("%-*s %-*s %12llu %12llu %2d %8d %9d %3d\n",
+		printf("%-*s %-*s %12llu %12llu %12llu %12llu %12s %2d %8d %9d %3d\n",
 		       wname, d->name, wfile, d->back_file, d->size, d->allocated,
+		       d->zero, d->free, file_used(d, used, "-"),
 		       !!(d->flags & VDI_FLAG_READ_ONLY),
 		       !!(d->flags & VDI_FLAG_PARTSCAN),
 		       !!(d->flags & VDI_FLAG_AUTOCLEAR),
@@ -514,9 +560,11 @@ static void list_usage(FILE *out)
 		"Usage:\n"
 		" vdisetup list [options]\n"
 		"\nList the attached devices (from sysfs; needs no privilege).\n"
-		"Columns: NAME BACK-FILE SIZE ALLOCATED RO PARTSCAN AUTOCLEAR DIO;\n"
-		"SIZE is the virtual size, ALLOCATED the bytes of the image's allocated\n"
-		"blocks, both in bytes.\n"
+		"Columns: NAME BACK-FILE SIZE ALLOCATED ZERO FREE FILE-USED RO PARTSCAN\n"
+		"AUTOCLEAR DIO; SIZE is the virtual size, ALLOCATED, ZERO and FREE the\n"
+		"bytes of the image's allocated, zero (discarded) and free blocks,\n"
+		"FILE-USED what the backing file occupies on its file system (- when\n"
+		"its directory cannot be searched), all in bytes.\n"
 		"\nOptions:\n"
 		" -J, --json          JSON output: {\"vdidevices\": [...]}\n"
 		" -n, --noheadings    no heading line\n"

@@ -11,6 +11,10 @@
  * space: data blocks no entry uses, inside the data area or past its end,
  * and a blocks_allocated larger than what the map uses.
  *
+ * A differencing image is checked with its chain: every link (chain.h),
+ * and every parent as an image of its own, read-only; what is wrong there
+ * counts as a corruption of the image checked.
+ *
  * --repair never drops a block that holds data. Bad and duplicate entries
  * (the later one) are cleared, as VirtualBox's repair does; a block the
  * file ends inside is completed with zeros; unused blocks are squeezed out
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include "blocks.h"
+#include "chain.h"
 #include "image.h"
 #include "util.h"
 #include "vdisetup.h"
@@ -41,6 +46,7 @@ enum problem { CORRUPTION, LEAK };
 
 struct check {
 	struct image img;
+	const struct chain_opts *chain;	/* the top's parents; NULL for a parent */
 	bool json;
 	bool quiet;		/* count only: the JSON re-check after repair */
 	bool header_ok;		/* so the map was checked */
@@ -60,11 +66,15 @@ static void check_usage(FILE *out)
 		"\nCheck a VDI image for every problem the vdi driver, QEMU or\n"
 		"VirtualBox could trip over. Exit status as qemu-img check:\n"
 		"0 no problems, 1 not checked, 2 corruptions, 3 leaks only.\n"
+		"A differencing image is checked with its chain of parents, found as\n"
+		"info finds them: every link, and every parent as an image.\n"
 		"\nOptions:\n"
-		" -r, --repair  fix what was found without dropping any block\n"
-		"               that holds data (never on an attached image)\n"
-		" -J, --json    JSON output\n"
-		" -h, --help    display this help\n");
+		"     --parent PARENT  the parent of FILE (again for its parent...)\n"
+		" -r, --repair         fix what was found in FILE without dropping any\n"
+		"                      block that holds data (never on an attached\n"
+		"                      image; parents are only checked)\n"
+		" -J, --json           JSON output\n"
+		" -h, --help           display this help\n");
 }
 
 static __attribute__((format(printf, 3, 4)))
@@ -108,12 +118,12 @@ static bool header_uncheckable(enum vdi_error err)
 static enum vdi_error header_verdict(const struct image *img)
 {
 	struct vdi_header h = img->h;
-	enum vdi_error err = vdi_header_check(&h, img->file_size);
+	enum vdi_error err = vdi_chain_header_check(&h, img->file_size);
 
 	if (err != VDI_ERR_BLOCKS_ALLOCATED)
 		return err;
 	h.blocks_allocated = h.blocks_in_image;
-	return vdi_header_check(&h, img->file_size);
+	return vdi_chain_header_check(&h, img->file_size);
 }
 
 /*
@@ -226,6 +236,52 @@ static int check_map(struct check *c)
 	return 0;
 }
 
+static int check_image(struct check *c);
+
+/* Parent @path as an image of its own: its problems, counted. */
+static int check_parent(struct check *c, const char *path)
+{
+	struct check p = { .quiet = true };
+	int ret = open_image(&p, path, O_RDONLY);
+
+	if (!ret)
+		ret = check_image(&p);
+	if (!ret && p.corruptions)
+		report(c, CORRUPTION, "parent %s: %u errors; run 'vdisetup check %s'",
+		       path, p.corruptions, path);
+	else if (!ret && p.leaks)
+		report(c, LEAK, "parent %s: %u leaks", path, p.leaks);
+	image_close(&p.img);
+	blocks_release(&p.b);
+	return ret;
+}
+
+/* The links of a differencing image's chain, then each parent. */
+static int check_chain(struct check *c)
+{
+	struct chain *ch;
+	int ret;
+	u32 i;
+
+	if (c->img.h.image_type != VDI_TYPE_DIFF && !c->chain->nparents)
+		return 0;
+	ch = malloc(sizeof(*ch));
+	if (!ch) {
+		errmsg_sys(c->img.path, "cannot allocate memory");
+		return -1;
+	}
+	ret = chain_open(ch, c->img.path, c->chain);
+	if (ret > 0) {
+		report(c, CORRUPTION, "%s", ch->why);
+		ret = 0;
+	}
+	for (i = 1; i < ch->n && !ret; i++)
+		ret = check_parent(c, ch->img[i].path);
+	chain_close(ch);
+	free(ch);
+	return ret;
+}
+
 /* Report everything found in the image open_image() opened. */
 static int check_image(struct check *c)
 {
@@ -238,7 +294,9 @@ static int check_image(struct check *c)
 		return 0;
 	}
 	c->header_ok = true;
-	return check_map(c);
+	if (check_map(c) < 0)
+		return -1;
+	return c->chain ? check_chain(c) : 0;
 }
 
 static void check_free(struct check *c)
@@ -268,18 +326,24 @@ static int repair(struct check *c)
 }
 
 static int parse_args(int argc, char **argv, bool *repair, bool *json,
-		      const char **path)
+		      const char **path, struct chain_opts *o)
 {
+	enum { OPT_PARENT = 256 };
 	static const struct option opts[] = {
-		{ "repair",	no_argument,	NULL, 'r' },
-		{ "json",	no_argument,	NULL, 'J' },
-		{ "help",	no_argument,	NULL, 'h' },
+		{ "parent",	required_argument,	NULL, OPT_PARENT },
+		{ "repair",	no_argument,		NULL, 'r' },
+		{ "json",	no_argument,		NULL, 'J' },
+		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "rJh", opts, NULL)) != -1) {
 		switch (c) {
+		case OPT_PARENT:
+			if (chain_add_parent(o, optarg) < 0)
+				return 1;
+			break;
 		case 'r':
 			*repair = true;
 			break;
@@ -384,6 +448,7 @@ static int repair_and_recheck(struct check *found, struct check *after,
 		       found->leaks, found->corruptions);
 	after->json = found->json;
 	after->quiet = found->json;
+	after->chain = found->chain;
 	if (open_image(after, path, O_RDONLY) < 0)
 		return -1;
 	return check_image(after);
@@ -401,12 +466,14 @@ static int exit_status(const struct check *c, bool failed)
 int cmd_check(int argc, char **argv)
 {
 	struct check found = { .json = false }, after = { .json = false };
+	struct chain_opts o = { .nparents = 0 };
 	struct check *final = &found;
 	bool fix = false, failed;
 	const char *path = NULL;
 	int ret;
 
-	ret = parse_args(argc, argv, &fix, &found.json, &path);
+	found.chain = &o;
+	ret = parse_args(argc, argv, &fix, &found.json, &path, &o);
 	if (ret >= 0)
 		return ret;
 	/* Without --repair the file is opened read-only: check never writes. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
+#include "create.h"
 #include "image.h"
 #include "util.h"
 #include "vdisetup.h"
@@ -27,15 +28,6 @@
 
 static const char banner[] = "<<< vdiblk VDI Disk Image >>>\n";
 
-struct create_opts {
-	const char *path;
-	u64 size;
-	bool fixed;
-	bool force;
-	const char *comment;
-	u8 uuid[VDI_UUID_SIZE];		/* on-disk order; null = random */
-};
-
 static void create_usage(FILE *out)
 {
 	char max[32];
@@ -44,10 +36,16 @@ static void create_usage(FILE *out)
 	fprintf(out,
 		"Usage:\n"
 		" vdisetup create [options] FILE SIZE\n"
+		" vdisetup create [options] --parent PARENT FILE\n"
 		"\nCreate a VDI image of SIZE bytes (K, M, G, T or KiB, MiB, ...\n"
 		"for powers of 1024; KB, MB, ... for powers of 1000). SIZE is a\n"
 		"multiple of 512 from 1 MiB to %s.\n"
+		"\nWith --parent, create an empty differencing image (a snapshot)\n"
+		"on top of the image PARENT, as VirtualBox does: its size and\n"
+		"block size are PARENT's, and it links to PARENT's image and\n"
+		"modification UUIDs. It reads as PARENT until written.\n"
 		"\nOptions:\n"
+		"     --parent PARENT   make a differencing image of PARENT\n"
 		" -s, --static          preallocate every block (a fixed image)\n"
 		" -u, --uuid UUID       image UUID (default: random)\n"
 		" -c, --comment TEXT    description stored in the header\n"
@@ -84,9 +82,12 @@ static int parse_uuid(struct create_opts *o, const char *arg)
  * The positional arguments and the option values, checked. Returns -1 to
  * go on, else the exit status (--help, or a bad argument).
  */
-static int parse_args(int argc, char **argv, struct create_opts *o)
+static int parse_args(int argc, char **argv, struct create_opts *o,
+		      const char **parent)
 {
+	enum { OPT_PARENT = 256 };
 	static const struct option opts[] = {
+		{ "parent",	required_argument,	NULL, OPT_PARENT },
 		{ "static",	no_argument,		NULL, 's' },
 		{ "uuid",	required_argument,	NULL, 'u' },
 		{ "comment",	required_argument,	NULL, 'c' },
@@ -99,6 +100,9 @@ static int parse_args(int argc, char **argv, struct create_opts *o)
 
 	while ((c = getopt_long(argc, argv, "su:c:fh", opts, NULL)) != -1) {
 		switch (c) {
+		case OPT_PARENT:
+			*parent = optarg;
+			break;
 		case 's':
 			o->fixed = true;
 			break;
@@ -118,12 +122,20 @@ static int parse_args(int argc, char **argv, struct create_opts *o)
 			return usage_hint("create");
 		}
 	}
-	if (argc - optind != 2) {
+	if (*parent && argc - optind != 1) {
+		fprintf(stderr, "vdisetup create: with --parent, FILE alone is needed\n");
+		return usage_hint("create");
+	}
+	if (!*parent && argc - optind != 2) {
 		fprintf(stderr, "vdisetup create: FILE and SIZE are needed\n");
 		return usage_hint("create");
 	}
 	o->path = argv[optind];
-	if (image_parse_size(o->path, argv[optind + 1], &o->size) < 0)
+	if (*parent && o->fixed) {
+		errmsg(o->path, "a differencing image cannot be static");
+		return 1;
+	}
+	if (!*parent && image_parse_size(o->path, argv[optind + 1], &o->size) < 0)
 		return 1;
 	if (uuid && parse_uuid(o, uuid) < 0)
 		return 1;
@@ -135,10 +147,17 @@ static int parse_args(int argc, char **argv, struct create_opts *o)
 	return -1;
 }
 
+/*
+ * A child takes its parent's sizes and remembers its identity and its
+ * modification UUID, byte for byte as VirtualBox copies them.
+ */
 static void init_header(struct image *img, const struct create_opts *o)
 {
+	const struct vdi_header *p = o->parent;
 	struct vdi_header *h = &img->h;
-	u32 blocks = div_round_up(o->size, VDI_DEFAULT_BLOCK_SIZE);
+	u32 bsize = o->block_size ? o->block_size : VDI_DEFAULT_BLOCK_SIZE;
+	u64 size = p ? p->disk_size : o->size;
+	u32 blocks = div_round_up(size, bsize);
 
 	memset(&img->disk, 0, sizeof(img->disk));
 	memcpy(img->disk.banner, banner, sizeof(banner));
@@ -147,14 +166,16 @@ static void init_header(struct image *img, const struct create_opts *o)
 	h->version = VDI_VERSION_1_1;
 	h->header_size = VDI_HEADER_SIZE_PLUS;
 	h->image_type = o->fixed ? VDI_TYPE_FIXED : VDI_TYPE_NORMAL;
+	if (p)
+		h->image_type = VDI_TYPE_DIFF;
 	if (o->comment)
 		snprintf(h->comment, sizeof(h->comment), "%s", o->comment);
 	h->offset_bmap = CREATE_ALIGN;
 	h->offset_data = align_up(CREATE_ALIGN + (u64)blocks * sizeof(u32),
 				  CREATE_ALIGN);
 	h->legacy_sector_size = VDI_SECTOR_SIZE;
-	h->disk_size = o->size;
-	h->block_size = VDI_DEFAULT_BLOCK_SIZE;
+	h->disk_size = size;
+	h->block_size = p ? p->block_size : bsize;
 	h->blocks_in_image = blocks;
 	h->blocks_allocated = o->fixed ? blocks : 0;
 	if (vdi_uuid_is_null(o->uuid))
@@ -162,6 +183,10 @@ static void init_header(struct image *img, const struct create_opts *o)
 	else
 		memcpy(h->uuid_image, o->uuid, VDI_UUID_SIZE);
 	random_disk_uuid(h->uuid_modify);
+	if (p) {
+		memcpy(h->uuid_link, p->uuid_image, VDI_UUID_SIZE);
+		memcpy(h->uuid_parent, p->uuid_modify, VDI_UUID_SIZE);
+	}
 	/* LCHS 0/0/0 means "not set"; only its sector size is checked. */
 	h->lchs_sector_size = VDI_SECTOR_SIZE;
 }
@@ -207,7 +232,7 @@ static int size_file(const struct image *img)
 	return ftruncate(img->fd, end);
 }
 
-static int fill_image(struct image *img)
+static int fill_image(struct image *img, const struct create_opts *o)
 {
 	if (image_write_header(img) < 0 || write_map(img) < 0)
 		return -1;
@@ -215,6 +240,8 @@ static int fill_image(struct image *img)
 		errmsg_sys(img->path, "cannot size the image file");
 		return -1;
 	}
+	if (o->fill && o->fill(img, o->arg) < 0)
+		return -1;
 	return image_sync(img, "cannot write the image");
 }
 
@@ -304,7 +331,7 @@ static int build(const struct create_opts *o, char *tmp)
 	init_header(&img, o);
 	ret = set_mode(&img);
 	if (!ret)
-		ret = fill_image(&img);
+		ret = fill_image(&img, o);
 	if (!ret) {
 		ret = place(o, tmp);
 		if (ret && errno == EEXIST)
@@ -334,36 +361,59 @@ static int sync_dir(const char *path, const char *dir)
 	return 0;
 }
 
-int cmd_create(int argc, char **argv)
+int create_image(const struct create_opts *o)
 {
-	struct create_opts o = { 0 };
 	char *dcopy, *bcopy, *tmp = NULL;
 	const char *dir;
 	int ret;
 
-	ret = parse_args(argc, argv, &o);
-	if (ret >= 0)
-		return ret;
-	if (!o.force && exists(o.path)) {
-		say_exists(o.path);
+	if (!o->force && exists(o->path)) {
+		say_exists(o->path);
 		return 1;
 	}
 	/* POSIX dirname() and basename() may modify their argument. */
-	dcopy = strdup(o.path);
-	bcopy = strdup(o.path);
+	dcopy = strdup(o->path);
+	bcopy = strdup(o->path);
 	dir = dcopy ? dirname(dcopy) : NULL;
 	/* The same directory, so that rename() is atomic. */
 	if (!dir || !bcopy ||
 	    asprintf(&tmp, "%s/.%s.XXXXXX", dir, basename(bcopy)) < 0) {
-		errmsg_sys(o.path, "cannot allocate memory");
+		errmsg_sys(o->path, "cannot allocate memory");
 		tmp = NULL;
 		ret = 1;
 	} else {
 		catch_signals();
-		ret = build(&o, tmp) || sync_dir(o.path, dir) ? 1 : 0;
+		ret = build(o, tmp) || sync_dir(o->path, dir) ? 1 : 0;
 	}
 	free(tmp);
 	free(bcopy);
 	free(dcopy);
+	return ret;
+}
+
+/*
+ * The parent only needs a header fit for a chain: it may be a child
+ * itself. Its own parents are not looked at; attach and check do that.
+ */
+int cmd_create(int argc, char **argv)
+{
+	struct create_opts o = { 0 };
+	const char *parent = NULL;
+	struct image p;
+	int ret;
+
+	ret = parse_args(argc, argv, &o, &parent);
+	if (ret >= 0)
+		return ret;
+	if (!parent)
+		return create_image(&o);
+	if (image_open(&p, parent, O_RDONLY) < 0)
+		return 1;
+	ret = image_check_chain_header(&p) ? 1 : 0;
+	if (!ret) {
+		o.parent = &p.h;
+		ret = create_image(&o);
+	}
+	image_close(&p);
 	return ret;
 }

@@ -54,9 +54,9 @@ void image_close(struct image *img)
 	img->fd = -1;
 }
 
-enum vdi_error image_check_header(const struct image *img)
+static enum vdi_error image_report(const struct image *img,
+				   enum vdi_error err)
 {
-	enum vdi_error err = vdi_header_check(&img->h, img->file_size);
 	char why[160];
 
 	if (err) {
@@ -64,6 +64,17 @@ enum vdi_error image_check_header(const struct image *img)
 		errmsg(img->path, "%s", why);
 	}
 	return err;
+}
+
+enum vdi_error image_check_header(const struct image *img)
+{
+	return image_report(img, vdi_header_check(&img->h, img->file_size));
+}
+
+enum vdi_error image_check_chain_header(const struct image *img)
+{
+	return image_report(img, vdi_chain_header_check(&img->h,
+							img->file_size));
 }
 
 /* The same file: by device and inode, or by device number for devices. */
@@ -91,12 +102,10 @@ static int read_line(const char *path, char *buf, size_t len)
 }
 
 /*
- * The vdi device @img is attached to, in @dev ("/dev/vdi0"): 1 if there is
- * one, else 0, also when no vdi driver is loaded. sysfs names each
- * device's backing file by path; comparing the files themselves finds the
- * image by any of its names.
+ * sysfs names each device's backing file by path; comparing the files
+ * themselves finds the image by any of its names.
  */
-static int attached_as(const struct image *img, char *dev, size_t len)
+int image_attached_as(const struct image *img, char *dev, size_t len)
 {
 	char file[PATH_MAX];
 	struct stat self, st;
@@ -124,7 +133,7 @@ int image_claim(const struct image *img, const char *what)
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	char dev[64];
 
-	if (attached_as(img, dev, sizeof(dev))) {
+	if (image_attached_as(img, dev, sizeof(dev))) {
 		errmsg(img->path, "cannot %s: attached as %s; detach it first",
 		       what, dev);
 		return -1;

@@ -35,6 +35,9 @@ void image_close(struct image *img);
  */
 enum vdi_error image_check_header(const struct image *img);
 
+/* The same with vdi_chain_header_check(): differencing images pass. */
+enum vdi_error image_check_chain_header(const struct image *img);
+
 /*
  * Take the image for a change in place by the command @what ("compact"):
  * refuse it while a vdi device has it attached, and lock it against QEMU
@@ -42,6 +45,12 @@ enum vdi_error image_check_header(const struct image *img);
  * "FILE: cannot WHAT: why" and returns -1.
  */
 int image_claim(const struct image *img, const char *what);
+
+/*
+ * The vdi device @img is attached to, in @dev ("/dev/vdi0"): 1 if there is
+ * one, else 0, also when no vdi driver is loaded.
+ */
+int image_attached_as(const struct image *img, char *dev, size_t len);
 
 /* The block map in CPU order (blocks_in_image entries), to free(). */
 u32 *image_read_map(const struct image *img);

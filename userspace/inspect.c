@@ -9,26 +9,40 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "chain.h"
 #include "image.h"
 #include "util.h"
 #include "vdisetup.h"
 
 /*
- * The options both commands take: --json and --help. Returns -1 to go on
- * with the image named in *path, else the exit status.
+ * The options both commands take: --json and --help, and for info (with
+ * @chain) --parent. Returns -1 to go on with the image named in *path,
+ * else the exit status.
  */
 static int parse_args(int argc, char **argv, void (*usage)(FILE *),
-		      bool *json, const char **path)
+		      bool *json, const char **path, struct chain_opts *chain)
 {
+	enum { OPT_PARENT = 256 };
 	static const struct option opts[] = {
+		{ "json",	no_argument,		NULL, 'J' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ "parent",	required_argument,	NULL, OPT_PARENT },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const struct option plain[] = {
 		{ "json",	no_argument,	NULL, 'J' },
 		{ "help",	no_argument,	NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "Jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Jh", chain ? opts : plain,
+				NULL)) != -1) {
 		switch (c) {
+		case OPT_PARENT:
+			if (chain_add_parent(chain, optarg) < 0)
+				return 1;
+			break;
 		case 'J':
 			*json = true;
 			break;
@@ -57,11 +71,17 @@ static void info_usage(FILE *out)
 		"The allocated, zero and free blocks are counted in the block map\n"
 		"('blocks allocated' is the header's counter); the actual size is\n"
 		"what the file takes on its filesystem.\n"
-		"Exits 1 if the header is not one the vdi driver accepts, after\n"
-		"showing the fields when the file is a VDI image at all.\n"
+		"For a differencing image, the chain of images it is read through\n"
+		"follows, one line per image from FILE down to its base image:\n"
+		"the parents are found by UUID among the *.vdi files beside each\n"
+		"child and one directory up, or given in order with --parent.\n"
+		"Exits 1 if the header is not one the vdi driver accepts, or the\n"
+		"chain is broken, after showing the fields when the file is a VDI\n"
+		"image at all.\n"
 		"\nOptions:\n"
-		" -J, --json    JSON output\n"
-		" -h, --help    display this help\n");
+		"     --parent PARENT  the parent of FILE (again for its parent...)\n"
+		" -J, --json           JSON output\n"
+		" -h, --help           display this help\n");
 }
 
 static const char *type_name(u32 type)
@@ -180,6 +200,46 @@ static void info_space(struct fields *f, const struct image *img)
 		field_size(f, "actual size", (u64)st.st_blocks * 512);
 }
 
+/* Where the values start in the output for people, as in util.c. */
+#define CHAIN_INDENT	20
+
+/*
+ * The images a differencing image is read through, one line each from
+ * the top: as far as they were found when the chain is broken.
+ */
+static void info_chain(struct fields *f, const struct chain *c)
+{
+	char uuid[UUID_STR_LEN];
+	const struct image *img;
+	u32 i;
+
+	field_key(f, "chain");
+	if (f->json)
+		fputc('[', f->out);
+	for (i = 0; i < c->n; i++) {
+		img = &c->img[i];
+		disk_uuid_unparse(img->h.uuid_image, uuid);
+		if (!f->json) {
+			fprintf(f->out, "%s%*s%u: ", i ? "\n" : "",
+				i ? CHAIN_INDENT : 0, "", i);
+			print_escaped(f->out, img->path);
+			fprintf(f->out, " (%s, %u blocks allocated, uuid %s)",
+				type_name(img->h.image_type),
+				img->h.blocks_allocated, uuid);
+			continue;
+		}
+		fprintf(f->out, "%s\n        { \"filename\": ", i ? "," : "");
+		json_string(f->out, img->path);
+		fprintf(f->out, ", \"type\": \"%s\", \"blocks-allocated\": %u, \"uuid\": \"%s\", ",
+			type_name(img->h.image_type), img->h.blocks_allocated,
+			uuid);
+		disk_uuid_unparse(img->h.uuid_modify, uuid);
+		fprintf(f->out, "\"modification-uuid\": \"%s\" }", uuid);
+	}
+	if (f->json)
+		fputs("\n    ]", f->out);
+}
+
 /* Then the remaining raw fields, in the order of the header. */
 static void info_raw(struct fields *f, const struct image *img)
 {
@@ -210,24 +270,54 @@ static void info_raw(struct fields *f, const struct image *img)
 	field_u64(f, "lchs sector size", h->lchs_sector_size);
 }
 
+/*
+ * The chain of a differencing image (or of any image given parents):
+ * 0 none to show, 1 in @c (chain_close() it), -1 failed (printed).
+ */
+static int open_chain(struct chain *c, const struct image *img,
+		      const struct chain_opts *o, char *why, size_t len)
+{
+	int ret;
+
+	if (img->h.image_type != VDI_TYPE_DIFF && !o->nparents)
+		return 0;
+	ret = chain_open(c, img->path, o);
+	if (ret < 0) {
+		chain_close(c);
+		return -1;
+	}
+	if (ret)
+		snprintf(why, len, "%s", c->why);
+	return 1;
+}
+
 int cmd_info(int argc, char **argv)
 {
+	struct chain_opts o = { .nparents = 0 };
+	struct chain *c = NULL;
 	struct image img;
 	struct fields f;
 	enum vdi_error err;
 	const char *path = NULL;
 	bool json = false;
-	char why[160];
+	char why[512] = "";
 	int ret;
 
-	ret = parse_args(argc, argv, info_usage, &json, &path);
+	ret = parse_args(argc, argv, info_usage, &json, &path, &o);
 	if (ret >= 0)
 		return ret;
 	if (image_open(&img, path, O_RDONLY) < 0)
 		return 1;
-	err = image_check_header(&img);
+	err = image_check_chain_header(&img);
 	/* Fields of a file that is no VDI image at all would be noise. */
 	if (err == VDI_ERR_SHORT_FILE || err == VDI_ERR_SIGNATURE) {
+		image_close(&img);
+		return 1;
+	}
+	c = err ? NULL : malloc(sizeof(*c));
+	ret = c ? open_chain(c, &img, &o, why, sizeof(why)) : 0;
+	if (ret < 0) {
+		free(c);
 		image_close(&img);
 		return 1;
 	}
@@ -235,15 +325,20 @@ int cmd_info(int argc, char **argv)
 	info_summary(&f, &img);
 	if (!err)
 		info_space(&f, &img);
+	if (ret > 0)
+		info_chain(&f, c);
 	image_close(&img);
 	info_raw(&f, &img);
-	field_bool(&f, "valid", !err);
-	if (err) {
+	if (err)
 		vdi_explain(why, sizeof(why), err, &img.h, NULL);
+	field_bool(&f, "valid", !why[0]);
+	if (why[0])
 		field_str(&f, "error", why);
-	}
 	fields_close(&f);
-	return err ? 1 : 0;
+	if (ret > 0)
+		chain_close(c);
+	free(c);
+	return why[0] ? 1 : 0;
 }
 
 static void map_usage(FILE *out)
@@ -344,7 +439,7 @@ int cmd_map(int argc, char **argv)
 	u32 *map = NULL;
 	int ret;
 
-	ret = parse_args(argc, argv, map_usage, &json, &path);
+	ret = parse_args(argc, argv, map_usage, &json, &path, NULL);
 	if (ret >= 0)
 		return ret;
 	if (image_open(&img, path, O_RDONLY) < 0)

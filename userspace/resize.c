@@ -12,11 +12,19 @@
  * Shrinking cuts off blocks that hold no data, and refuses otherwise.
  * Both keep the image valid at every step (blocks.h): interrupted, it
  * keeps its old size and reads as before.
+ *
+ * An attached image grows through its device (VDI_RESIZE), which shows the
+ * new size at once, where the larger map fits before the data; all else
+ * needs it detached.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <linux/falloc.h>
+#include <linux/vdi.h>
 #include <stdbool.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "blocks.h"
 #include "image.h"
@@ -36,7 +44,9 @@ static void resize_usage(FILE *out)
 		"the content, and the new space reads as zeros. Shrinking only\n"
 		"cuts off blocks that hold no data: it refuses otherwise, and names\n"
 		"the first block in the way. Run again after an interruption, it\n"
-		"finishes the job. Never on an attached image.\n"
+		"finishes the job. An attached image grows online, its device\n"
+		"with it, where the larger block map fits before the data; else\n"
+		"it must be detached first.\n"
 		"\nOptions:\n"
 		" -p, --progress  show progress\n"
 		" -h, --help      display this help\n", max);
@@ -248,6 +258,38 @@ static int resize_up(struct blocks *b, u64 size)
 	return 0;
 }
 
+/*
+ * Grows the image at @path through the device it is attached to. Returns
+ * -1 when it is not attached, else the exit status. The refusal for what
+ * only the offline resize does is image_claim()'s.
+ */
+static int resize_attached(const char *path, u64 size)
+{
+	struct image img;
+	char dev[64];
+	int fd, ret = -1;
+
+	if (image_open(&img, path, O_RDONLY) < 0)
+		return 1;
+	if (!image_attached_as(&img, dev, sizeof(dev)))
+		goto out;
+	ret = 0;
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, VDI_RESIZE, &size) < 0) {
+		if (errno == ENOSPC || errno == EINVAL)
+			errmsg(path, "cannot resize: attached as %s; detach it first",
+			       dev);
+		else
+			errmsg(path, "cannot resize %s: %s", dev, strerror(errno));
+		ret = 1;
+	}
+	if (fd >= 0)
+		close(fd);
+out:
+	image_close(&img);
+	return ret;
+}
+
 /* Returns -1 to go on, else the exit status (--help, or a bad argument). */
 static int parse_args(int argc, char **argv, bool *progress,
 		      const char **path, u64 *size)
@@ -289,6 +331,8 @@ int cmd_resize(int argc, char **argv)
 	int ret;
 
 	ret = parse_args(argc, argv, &progress, &path, &size);
+	if (ret < 0)
+		ret = resize_attached(path, size);
 	if (ret >= 0)
 		return ret;
 	if (blocks_open(&b, &img, path, "resize") < 0)

@@ -20,13 +20,17 @@ struct command {
 
 static const struct command commands[] = {
 	{ "create", cmd_create, "create FILE SIZE [--static] [--uuid U] [--comment C] [--force]" },
-	{ "info",   cmd_info,   "info FILE [--json]" },
-	{ "check",  cmd_check,  "check FILE [--repair] [--json]" },
+	{ "create", cmd_create, "create --parent PARENT FILE [--uuid U] [--comment C] [--force]" },
+	{ "info",   cmd_info,   "info FILE [--parent P]... [--json]" },
+	{ "check",  cmd_check,  "check FILE [--parent P]... [--repair] [--json]" },
 	{ "map",    cmd_map,    "map FILE [--json]" },
 	{ "compact", cmd_compact, "compact FILE [--zero-blocks] [--progress]" },
 	{ "resize", cmd_resize, "resize FILE SIZE [--progress]" },
+	{ "commit", cmd_commit, "commit FILE [--parent P]... [--progress]" },
+	{ "convert", cmd_convert,
+	  "convert FILE OUTPUT [--parent P]... [--static] [--force] [--progress]" },
 	{ "attach", cmd_attach,
-	  "attach [-f|--find] [--show] [-r] [-P] [--direct-io] [--autoclear] FILE [DEV]" },
+	  "attach [-f|--find] [--show] [-r] [-P] [--direct-io[=on|off|auto]] [--autoclear] FILE [DEV]" },
 	{ "detach", cmd_detach, "detach DEV... | detach -a" },
 	{ "list",   cmd_list,   "list [-J|--json] [-n|--noheadings]" },
 };

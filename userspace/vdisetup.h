@@ -10,6 +10,8 @@ int cmd_check(int argc, char **argv);		/* check.c */
 int cmd_map(int argc, char **argv);		/* inspect.c */
 int cmd_compact(int argc, char **argv);		/* compact.c */
 int cmd_resize(int argc, char **argv);		/* resize.c */
+int cmd_commit(int argc, char **argv);		/* commit.c */
+int cmd_convert(int argc, char **argv);		/* convert.c */
 
 /* attach.c: devices, through /dev/vdi-control and /dev/vdiN */
 int cmd_attach(int argc, char **argv);

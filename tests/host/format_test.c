@@ -691,6 +691,218 @@ TEST_F(image, next_free_after_leak)
 	EXPECT_EQ(5, self->st.next_free);
 }
 
+/* ---- differencing chains ---- */
+
+/*
+ * A base image (the fixture's), a child linked to it and a grandchild
+ * linked to the child, as "vdisetup create --parent" makes them.
+ */
+FIXTURE(chain) {
+	struct vdi_header h[3];
+	u64 file_size;
+	u32 map[64];
+	char line[256];
+};
+
+static void link_to(struct vdi_header *child, const struct vdi_header *parent,
+		    u8 id)
+{
+	*child = *parent;
+	child->image_type = VDI_TYPE_DIFF;
+	child->blocks_allocated = 0;
+	memset(child->uuid_image, id, VDI_UUID_SIZE);
+	memset(child->uuid_modify, id + 0x80, VDI_UUID_SIZE);
+	memcpy(child->uuid_link, parent->uuid_image, VDI_UUID_SIZE);
+	memcpy(child->uuid_parent, parent->uuid_modify, VDI_UUID_SIZE);
+}
+
+FIXTURE_SETUP(chain)
+{
+	vdi_image_base(&self->h[0], self->map, 64, &self->file_size);
+	link_to(&self->h[1], &self->h[0], 0x11);
+	link_to(&self->h[2], &self->h[1], 0x22);
+}
+
+FIXTURE_TEARDOWN(chain)
+{
+}
+
+/* The chain top first: grandchild, child, base. */
+static enum vdi_error check_chain(FIXTURE_DATA(chain) *self, bool modified_ok,
+				  u32 *bad)
+{
+	const struct vdi_header *c[] = { &self->h[2], &self->h[1], &self->h[0] };
+
+	return vdi_chain_check(c, 3, modified_ok, bad);
+}
+
+/*
+ * The link from the child h[1] to the base h[0] is refused for @err, with
+ * @text, and so is the whole chain, at the child.
+ */
+static void link_refused(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(chain) *self, enum vdi_error err,
+			 const char *text)
+{
+	u32 bad = 99;
+
+	EXPECT_EQ(err, vdi_link_check(&self->h[1], &self->h[0]));
+	vdi_link_explain(self->line, sizeof(self->line), err, &self->h[1],
+			 &self->h[0]);
+	EXPECT_STREQ(text, self->line);
+	EXPECT_EQ(err, check_chain(self, false, &bad));
+	EXPECT_EQ(1, bad);
+}
+
+TEST_F(chain, valid)
+{
+	u32 bad = 99;
+
+	EXPECT_EQ(VDI_OK, vdi_chain_header_check(&self->h[1], self->file_size));
+	EXPECT_EQ(VDI_OK, vdi_link_check(&self->h[1], &self->h[0]));
+	EXPECT_EQ(VDI_OK, check_chain(self, false, &bad));
+	EXPECT_EQ(0, bad);
+	/* A base image alone is a chain of one. */
+	EXPECT_EQ(VDI_OK, vdi_chain_check((const struct vdi_header *[]){ &self->h[0] },
+					  1, false, &bad));
+}
+
+/* The driver, which cannot read chains yet, still refuses every child. */
+TEST_F(chain, header_check_still_refuses_children)
+{
+	EXPECT_EQ(VDI_ERR_DIFFERENCING,
+		  vdi_header_check(&self->h[1], self->file_size));
+}
+
+/* The chain check takes a child, but every other header rule still holds. */
+TEST_F(chain, chain_header_check_keeps_the_other_rules)
+{
+	self->h[1].block_extra = 512;
+	EXPECT_EQ(VDI_ERR_BLOCK_EXTRA,
+		  vdi_chain_header_check(&self->h[1], self->file_size));
+	EXPECT_EQ(VDI_OK, vdi_chain_header_check(&self->h[0], self->file_size));
+}
+
+TEST_F(chain, diff_without_link_uuid)
+{
+	memset(self->h[1].uuid_link, 0, VDI_UUID_SIZE);
+	EXPECT_EQ(VDI_ERR_DIFF_NO_LINK,
+		  vdi_chain_header_check(&self->h[1], self->file_size));
+	EXPECT_EQ(-EOPNOTSUPP, vdi_error_errno(VDI_ERR_DIFF_NO_LINK));
+}
+
+/* A parent UUID in an image that is no child is still refused. */
+TEST_F(chain, base_with_link_uuid)
+{
+	self->h[1].image_type = VDI_TYPE_NORMAL;
+	EXPECT_EQ(VDI_ERR_DIFFERENCING,
+		  vdi_chain_header_check(&self->h[1], self->file_size));
+}
+
+/* VirtualBox's v0 headers have no parent UUID: the link says "changed". */
+TEST_F(chain, null_parent_uuid)
+{
+	memset(self->h[1].uuid_parent, 0, VDI_UUID_SIZE);
+	EXPECT_EQ(VDI_OK, vdi_chain_header_check(&self->h[1], self->file_size));
+	EXPECT_EQ(VDI_ERR_LINK_MODIFIED, vdi_link_check(&self->h[1], &self->h[0]));
+}
+
+/* The grandchild's parent then has a parent it cannot have. */
+TEST_F(chain, child_is_not_differencing)
+{
+	self->h[1].image_type = VDI_TYPE_NORMAL;
+	link_refused(_metadata, self, VDI_ERR_LINK_NOT_DIFF,
+		     "not a differencing image (image type 1)");
+}
+
+TEST_F(chain, wrong_parent)
+{
+	self->h[0].uuid_image[3] ^= 1;
+	link_refused(_metadata, self, VDI_ERR_LINK_UUID,
+		     "parent is not the image the child links to");
+}
+
+/* Identity comes first: a wrong file of another size is the wrong file. */
+TEST_F(chain, wrong_parent_of_other_size)
+{
+	self->h[0].uuid_image[0] ^= 1;
+	self->h[0].disk_size *= 2;
+	EXPECT_EQ(VDI_ERR_LINK_UUID, vdi_link_check(&self->h[1], &self->h[0]));
+}
+
+TEST_F(chain, parent_of_other_disk_size)
+{
+	self->h[0].disk_size = 32 * MiB;
+	link_refused(_metadata, self, VDI_ERR_LINK_DISK_SIZE,
+		     "parent has a different disk size (33554432 bytes, the child 67108864)");
+}
+
+TEST_F(chain, parent_of_other_block_size)
+{
+	self->h[0].block_size = 2 * MiB;
+	link_refused(_metadata, self, VDI_ERR_LINK_BLOCK_SIZE,
+		     "parent has a different block size (2097152 bytes, the child 1048576)");
+}
+
+/* Written since: refused, unless the caller accepts it (read-only). */
+TEST_F(chain, parent_modified)
+{
+	u32 bad;
+
+	self->h[0].uuid_modify[15] ^= 1;
+	link_refused(_metadata, self, VDI_ERR_LINK_MODIFIED,
+		     "parent changed since the child was made");
+	EXPECT_EQ(VDI_OK, check_chain(self, true, &bad));
+}
+
+/* The bottom of the chain is still a child: its parent is missing. */
+TEST_F(chain, parent_missing)
+{
+	const struct vdi_header *c[] = { &self->h[2], &self->h[1] };
+	u32 bad;
+
+	EXPECT_EQ(VDI_ERR_PARENT_MISSING, vdi_chain_check(c, 2, false, &bad));
+	EXPECT_EQ(1, bad);
+	EXPECT_EQ(-ENOENT, vdi_error_errno(VDI_ERR_PARENT_MISSING));
+}
+
+/* A child made its own grandparent: the base links back to the top. */
+TEST_F(chain, cycle)
+{
+	const struct vdi_header *c[] = { &self->h[2], &self->h[1], &self->h[0],
+					 &self->h[2] };
+	u32 bad;
+
+	link_to(&self->h[0], &self->h[2], 0x33);
+	link_to(&self->h[2], &self->h[1], 0x22);
+	link_to(&self->h[1], &self->h[0], 0x11);
+	EXPECT_EQ(VDI_ERR_CHAIN_CYCLE, vdi_chain_check(c, 4, false, &bad));
+	EXPECT_EQ(3, bad);
+}
+
+TEST(chain_of_max_depth)
+{
+	static struct vdi_header h[VDI_MAX_CHAIN + 1];
+	const struct vdi_header *c[VDI_MAX_CHAIN + 1];
+	u32 map[64], i, bad;
+	char line[64];
+	u64 size;
+
+	/* c[i]'s parent is c[i + 1]; the last one is the base. */
+	vdi_image_base(&h[VDI_MAX_CHAIN], map, 64, &size);
+	for (i = VDI_MAX_CHAIN; i-- > 0;)
+		link_to(&h[i], &h[i + 1], i + 1);
+	for (i = 0; i <= VDI_MAX_CHAIN; i++)
+		c[i] = &h[i];
+	EXPECT_GE(VDI_MAX_CHAIN, 16);
+	EXPECT_EQ(VDI_OK, vdi_chain_check(c + 1, VDI_MAX_CHAIN, false, &bad));
+	EXPECT_EQ(VDI_ERR_CHAIN_DEPTH,
+		  vdi_chain_check(c, VDI_MAX_CHAIN + 1, false, &bad));
+	EXPECT_EQ(VDI_MAX_CHAIN, bad);
+	vdi_explain(line, sizeof(line), VDI_ERR_CHAIN_DEPTH, &h[0], NULL);
+	EXPECT_STREQ("chain too long (more than 32 images)", line);
+}
+
 /* ---- encoding, UUIDs, messages ---- */
 
 /* Offsets from the format notes, section 1.3. */
@@ -798,6 +1010,7 @@ TEST(every_reason_has_text_and_errno)
 	}
 	EXPECT_EQ(0, vdi_error_errno(VDI_OK));
 	EXPECT_EQ(-EOPNOTSUPP, vdi_error_errno(VDI_ERR_DIFFERENCING));
+	EXPECT_EQ(-EINVAL, vdi_error_errno(VDI_ERR_LINK_MODIFIED));
 	EXPECT_EQ(-EUCLEAN, vdi_error_errno(VDI_ERR_ENTRY_DUPLICATE));
 	EXPECT_EQ(-EINVAL, vdi_error_errno(VDI_ERR_SIGNATURE));
 	EXPECT_STREQ("unknown VDI error", vdi_strerror(VDI_ERR_COUNT));

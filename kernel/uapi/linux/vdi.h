@@ -20,9 +20,17 @@
 #define VDI_FLAG_READ_ONLY	0x1U
 #define VDI_FLAG_PARTSCAN	0x2U
 #define VDI_FLAG_AUTOCLEAR	0x4U
+/*
+ * Direct I/O on the backing file: DIRECT_IO asks for it and fails the
+ * attach (EINVAL) when the file cannot have it, DIRECT_IO_AUTO uses it when
+ * the file can, neither means buffered I/O. Reported: DIRECT_IO when in
+ * effect; DIRECT_IO_AUTO never.
+ */
 #define VDI_FLAG_DIRECT_IO	0x8U
+#define VDI_FLAG_DIRECT_IO_AUTO	0x10U
 #define VDI_FLAGS_SETTABLE	(VDI_FLAG_READ_ONLY | VDI_FLAG_PARTSCAN | \
-				 VDI_FLAG_AUTOCLEAR | VDI_FLAG_DIRECT_IO)
+				 VDI_FLAG_AUTOCLEAR | VDI_FLAG_DIRECT_IO | \
+				 VDI_FLAG_DIRECT_IO_AUTO)
 
 /* Device states reported by VDI_GET_INFO. */
 #define VDI_STATE_UNBOUND	0
@@ -50,7 +58,9 @@ struct vdi_info {
 	__u8	uuid[16];	/* image UUID, RFC 4122 byte order */
 	__u64	backing_dev;	/* st_dev of the backing file */
 	__u64	backing_inode;
-	__u64	reserved[8];
+	__u32	blocks_zero;	/* entries marked zero (discarded) */
+	__u32	reserved32;
+	__u64	reserved[7];
 	char	backing_file[VDI_PATH_MAX];
 };
 
@@ -64,5 +74,11 @@ struct vdi_info {
 #define VDI_CONFIGURE		_IOWR(VDI_IOCTL_TYPE, 0x10, struct vdi_config)
 #define VDI_DETACH		_IO(VDI_IOCTL_TYPE, 0x11)
 #define VDI_GET_INFO		_IOR(VDI_IOCTL_TYPE, 0x12, struct vdi_info)
+/*
+ * Grow the image and the device to the size in bytes pointed to (a
+ * multiple of 512), online. EINVAL for a smaller size; ENOSPC when the
+ * larger block map does not fit before the data (resize it offline).
+ */
+#define VDI_RESIZE		_IOW(VDI_IOCTL_TYPE, 0x13, __u64)
 
 #endif /* _UAPI_LINUX_VDI_H */

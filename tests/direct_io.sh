@@ -1,0 +1,177 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# vdisetup attach --direct-io=on|off|auto, on ext4 over a null_blk with
+# 4 KiB sectors, whose direct I/O alignment is 4 KiB: images made by
+# vdisetup (data at 2 MiB) can have direct I/O, images made by qemu-img
+# (data at 1 KiB) cannot. auto picks accordingly, on refuses the QEMU image
+# with EINVAL, the reason in the kernel log and no device left behind, and
+# list and sysfs report the choice. Direct I/O really bypasses the image
+# file's page cache (fincore), buffered I/O does not. Data written in one
+# mode reads back in the other, both for whole blocks and for fio's random
+# writes of 512 B to 64 KiB, which mix requests aligned for direct I/O with
+# unaligned ones (buffered) in one image, verified by crc32c.
+. "$(dirname "$(realpath "$0")")/tap.sh"
+. "$(dirname "$(realpath "$0")")/vdi_lib.sh"
+
+vdi_setup fio jq qemu-img mkfs.ext4 fincore
+
+tap_plan
+dmesg_start=$(dmesg | wc -l)
+mnt=$scratch/mnt
+if ! vdi_nullb_fs "$mnt"; then
+	tap_fail "ext4 on null_blk" "vdi_nullb_fs failed"
+	tap_done
+fi
+own=$mnt/own.vdi
+qemu=$mnt/qemu.vdi
+if ! "$VDISETUP" create "$own" 64M || ! qemu-img create -q -f vdi "$qemu" 64M; then
+	tap_fail "create the images" "vdisetup create or qemu-img create failed"
+	tap_done
+fi
+
+# dio_shown DEV: "json/table/sysfs", the dio field of vdisetup list --json,
+# the DIO column of vdisetup list and VDI_FLAG_DIRECT_IO in the flags
+# attribute, each true or false.
+dio_shown()
+{
+	local json table flags
+	json=$("$VDISETUP" list -J |
+		jq -r --arg d "$1" '.vdidevices[] | select(.name == $d) | .dio')
+	table=$("$VDISETUP" list | awk -v d="$1" '
+		NR == 1 { for (i = 1; i <= NF; i++) if ($i == "DIO") col = i }
+		$1 == d { print $col == 1 ? "true" : "false" }')
+	flags=$(cat "/sys/block/${1#/dev/}/vdi/flags")
+	echo "$json/$table/$([ $((flags & 8)) != 0 ] && echo true || echo false)"
+}
+
+# check_mode IMAGE EXPECTED [OPTION]: attached with OPTION, the device
+# reports direct I/O EXPECTED (true or false).
+check_mode()
+{
+	local img=$1 want=$2 dev
+	shift 2
+	if ! vdi_attach dev "$@" "$img"; then
+		tap_fail "${img##*/} ${*:-(default)}: attach" "vdisetup attach failed"
+		return
+	fi
+	tap_eq "${img##*/} ${*:-(default)}: direct I/O $want in list and sysfs" \
+		"$want/$want/$want" "$(dio_shown "$dev")"
+	"$VDISETUP" detach "$dev"
+}
+
+check_mode "$own" true --direct-io=on
+check_mode "$own" true --direct-io
+check_mode "$own" true --direct-io=auto
+check_mode "$own" true
+check_mode "$own" false --direct-io=off
+check_mode "$qemu" false --direct-io=auto
+check_mode "$qemu" false
+check_mode "$qemu" false --direct-io=off
+
+# vdi_count: how many of our devices exist.
+vdi_count()
+{
+	local d n=0
+	for d in /sys/block/vdi[0-9]*/vdi; do
+		[ -d "$d" ] && n=$((n + 1))
+	done
+	echo $n
+}
+
+devs_before=$(vdi_count)
+out=$("$VDISETUP" attach --show --direct-io=on "$qemu" 2>&1)
+rc=$?
+tap_eq "qemu.vdi --direct-io=on: refused with EINVAL and why" \
+	"1 $qemu: attach failed: Invalid argument (no direct I/O on this file; the kernel log says why)" \
+	"$rc $out"
+tap_eq "qemu.vdi --direct-io=on: the kernel log names the misalignment" 1 \
+	"$(dmesg | tail -n +$((dmesg_start + 1)) | grep -cF \
+		"vdi: qemu.vdi: no direct I/O: data offset 1024 or block size 1048576 is not a multiple of 4096, the backing file's direct I/O alignment")"
+tap_eq "qemu.vdi --direct-io=on: no device made for it" "$devs_before" \
+	"$(vdi_count)"
+tap_eq "--direct-io=maybe: a usage error" 1 \
+	"$("$VDISETUP" attach --direct-io=maybe "$own" >/dev/null 2>&1; echo $?)"
+
+# cached FILE: bytes of FILE in the page cache.
+cached()
+{
+	fincore --bytes --noheadings --output RES "$1"
+}
+
+# Whole blocks, written and read with dd: the first 32 MiB buffered, then
+# rewritten with direct I/O in place, the next 32 MiB allocated with direct
+# I/O; read back in the other mode each time.
+head -c 32M /dev/urandom > "$scratch/a"
+head -c 64M /dev/urandom > "$scratch/b"
+sync
+echo 3 > /proc/sys/vm/drop_caches
+if vdi_attach dev --direct-io=off "$own"; then
+	dd if="$scratch/a" of="$dev" bs=1M oflag=direct status=none
+	sync
+	tap_eq "off: 32 MiB written are in the image file's page cache" yes \
+		"$( (($(cached "$own") >= 32 * MiB)) && echo yes)"
+	"$VDISETUP" detach "$dev"
+else
+	tap_fail "off: attach" "vdisetup attach failed"
+fi
+echo 3 > /proc/sys/vm/drop_caches
+if vdi_attach dev --direct-io=on "$own"; then
+	tap_cmp "on: reads back what off wrote" "$scratch/a" \
+		<(read_at "$dev" 0 $((32 * MiB)))
+	dd if="$scratch/b" of="$dev" bs=1M oflag=direct status=none
+	sync
+	tap_cmp "on: reads back what it wrote, in place and allocated" \
+		"$scratch/b" <(dd if="$dev" bs=1M iflag=direct status=none)
+	# The header and map pages of the flushes are all that may be cached.
+	tap_eq "on: 96 MiB moved, the image file's page cache stays empty" yes \
+		"$( (($(cached "$own") < MiB)) && echo yes)"
+	"$VDISETUP" detach "$dev"
+else
+	tap_fail "on: attach" "vdisetup attach failed"
+fi
+echo 3 > /proc/sys/vm/drop_caches
+if vdi_attach dev --direct-io=off "$own"; then
+	tap_cmp "off: reads back what on wrote" "$scratch/b" "$dev"
+	"$VDISETUP" detach "$dev"
+else
+	tap_fail "off: attach" "vdisetup attach failed"
+fi
+
+# fio_pass NAME IMAGE ATTACH-OPTIONS EXTRA...: fio random writes of 512 B
+# to 64 KiB with crc32c headers over IMAGE attached with the options (or a
+# read pass: --verify_only=1); the same seed makes the same blocks.
+fio_pass()
+{
+	local name=$1 img=$2 opts=$3 dev
+	shift 3
+	# shellcheck disable=SC2086 # the options are words
+	if ! vdi_attach dev $opts "$img"; then
+		tap_fail "$name" "vdisetup attach failed"
+		return
+	fi
+	if fio --name=mix --filename="$dev" --rw=randwrite --bsrange=512-64k \
+		--ioengine=libaio --iodepth=16 --direct=1 --size=64M \
+		--io_size=16M --verify=crc32c --verify_fatal=1 --randseed=1234 \
+		--eta=never --output="$scratch/fio.out" "$@" 2> "$scratch/fio.err"; then
+		tap_ok "$name"
+	else
+		tap_fail "$name" "fio failed: $(head -n 5 "$scratch/fio.err")"
+	fi
+	"$VDISETUP" detach "$dev"
+}
+
+fio_pass "on: fio 512 B..64 KiB random writes verify" "$own" --direct-io=on
+fio_pass "off: fio verifies what on wrote" "$own" --direct-io=off --verify_only=1
+fio_pass "off: fio 512 B..64 KiB random writes verify" "$own" \
+	--direct-io=off --randseed=5678
+fio_pass "on: fio verifies what off wrote" "$own" --direct-io=on \
+	--verify_only=1 --randseed=5678
+fio_pass "on, read-only: fio verifies again" "$own" "-r --direct-io=on" \
+	--verify_only=1 --randseed=5678
+fio_pass "qemu.vdi auto: fio 512 B..64 KiB random writes verify" "$qemu" \
+	--direct-io=auto
+
+tap_image_sound "vdisetup check of own.vdi: clean or leaks only" "$own"
+tap_check "qemu-img check of qemu.vdi" qemu-img check -q -f vdi "$qemu"
+tap_kernel_log_clean "no WARN, BUG or oops in the kernel log" "$dmesg_start"
+tap_done
