@@ -141,6 +141,7 @@ int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
 extern const struct blk_mq_ops vdi_mq_ops;
 int vdi_file_rw(struct vdi_image *img, u32 entry, u32 off,
 		struct iov_iter *iter);
+bool vdi_dio_works(struct file *file, u32 align);
 
 /* vdi_map.c */
 struct vdi_image *vdi_image_open(struct file *file, bool read_only,

@@ -370,16 +370,20 @@ static u32 vdi_dio_align(struct file *file)
 	struct inode *inode = file->f_mapping->host;
 	struct block_device *bdev = inode->i_sb->s_bdev;
 	struct kstat st;
+	u32 align;
 
 	if (!(file->f_mode & FMODE_CAN_ODIRECT))
 		return 0;
 	if (S_ISBLK(inode->i_mode))
 		bdev = I_BDEV(inode);
-	else if (!vfs_getattr(&file->f_path, &st, STATX_DIOALIGN,
-			      AT_STATX_SYNC_AS_STAT) &&
-		 (st.result_mask & STATX_DIOALIGN))
-		return max(st.dio_offset_align, st.dio_mem_align);
-	return bdev ? bdev_logical_block_size(bdev) : SECTOR_SIZE;
+	if (!S_ISBLK(inode->i_mode) &&
+	    !vfs_getattr(&file->f_path, &st, STATX_DIOALIGN,
+			 AT_STATX_SYNC_AS_STAT) &&
+	    (st.result_mask & STATX_DIOALIGN))
+		align = max(st.dio_offset_align, st.dio_mem_align);
+	else
+		align = bdev ? bdev_logical_block_size(bdev) : SECTOR_SIZE;
+	return align && vdi_dio_works(file, align) ? align : 0;
 }
 
 /*

@@ -122,6 +122,39 @@ int vdi_file_rw(struct vdi_image *img, u32 entry, u32 off,
 	return vdi_file_sync(img, pos, iter);
 }
 
+/**
+ * vdi_dio_works() - does direct I/O on @file work at alignment @align?
+ * @file: the backing file
+ * @align: the alignment it needs
+ *
+ * FMODE_CAN_ODIRECT can promise more than the file delivers (overlayfs
+ * sets it whatever the file below supports): one direct read of the first
+ * @align bytes tells.
+ *
+ * Return: true when the read did not fail.
+ */
+bool vdi_dio_works(struct file *file, u32 align)
+{
+	struct iov_iter iter;
+	struct kiocb iocb;
+	struct bio_vec bv;
+	struct page *page;
+	ssize_t ret;
+
+	if (align > PAGE_SIZE)
+		return false;
+	page = alloc_page(GFP_KERNEL);
+	if (!page)
+		return false;
+	bvec_set_page(&bv, page, align, 0);
+	iov_iter_bvec(&iter, ITER_DEST, &bv, 1, align);
+	init_sync_kiocb(&iocb, file);
+	iocb.ki_flags |= IOCB_DIRECT;
+	ret = file->f_op->read_iter(&iocb, &iter);
+	__free_page(page);
+	return ret >= 0;
+}
+
 /* The last of the submitter and the kiocb completes the request. */
 static void vdi_aio_put(struct vdi_cmd *cmd)
 {

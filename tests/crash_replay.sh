@@ -8,13 +8,13 @@
 # every flush. The log is then replayed to every mark and to points
 # between marks (replay_lib.sh): each must mount, pass vdisetup check and
 # attach, and read back every write acknowledged before the mark.
-#   CR_ROUNDS (default 5) flushes, CR_WRITES (6) writes per round,
+#   CR_ROUNDS (default 4) flushes, CR_WRITES (6) writes per round,
 #   CR_SAMPLES (1) replay points between consecutive marks.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 . "$(dirname "$(realpath "$0")")/replay_lib.sh"
 
-rounds=${CR_ROUNDS:-5}
+rounds=${CR_ROUNDS:-4}
 writes=${CR_WRITES:-6}
 slot=65536
 
@@ -37,7 +37,7 @@ workload()
 			len=$((4096 * (1 + RANDOM % 16)))
 			off=$((s * slot + (RANDOM % 2) * (slot - 4096)))
 			head -c "$len" /dev/urandom > "$scratch/piece"
-			if [ $((r % 3)) = 0 ] && [ $i = 2 ]; then
+			if [ $((r % 2)) = 0 ] && [ $i = 2 ]; then
 				rp_write "$off" "$scratch/piece" dsync || return 1
 			else
 				rp_write "$off" "$scratch/piece" || return 1

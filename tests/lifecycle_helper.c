@@ -92,8 +92,8 @@ static void *io_thread(void *arg)
 }
 
 /* One cycle; @prev holds what the last one wrote last, at *@prev_off. */
-static int cycle(int ctl, const char *image, struct io *io, unsigned char *prev,
-		 off_t *prev_off)
+static int one_cycle(int ctl, const char *image, struct io *io,
+		     unsigned char *prev, off_t *prev_off)
 {
 	struct vdi_config cfg = { 0 };
 	bool autoclear = io->cycle & 1;
@@ -151,7 +151,7 @@ static int cycle(int ctl, const char *image, struct io *io, unsigned char *prev,
 	return ret;
 }
 
-static int cycles(const char *image, unsigned int n)
+static int run_cycles(const char *image, unsigned int n)
 {
 	unsigned char *prev;
 	off_t prev_off = -1;
@@ -160,14 +160,14 @@ static int cycles(const char *image, unsigned int n)
 
 	if (ctl < 0)
 		return fail("open %s: %s", VDI_CONTROL, strerror(errno));
+	prev = malloc(IO_SIZE);
 	if (posix_memalign((void **)&io.wbuf, IO_SIZE, IO_SIZE) ||
-	    posix_memalign((void **)&io.rbuf, IO_SIZE, IO_SIZE) ||
-	    !(prev = malloc(IO_SIZE)))
+	    posix_memalign((void **)&io.rbuf, IO_SIZE, IO_SIZE) || !prev)
 		return fail("out of memory");
 	for (io.cycle = 0; io.cycle < n; io.cycle++)
-		if (cycle(ctl, image, &io, prev, &prev_off))
+		if (one_cycle(ctl, image, &io, prev, &prev_off))
 			return 1;
-	printf("%u cycles\n", n);
+	printf("%u attach/detach cycles done\n", n);
 	return 0;
 }
 
@@ -207,7 +207,7 @@ int main(int argc, char **argv)
 	int ctl;
 
 	if (argc == 4 && !strcmp(argv[1], "cycles"))
-		return cycles(argv[2], strtoul(argv[3], NULL, 0));
+		return run_cycles(argv[2], strtoul(argv[3], NULL, 0));
 	if (argc == 4 && !strcmp(argv[1], "eperm"))
 		return eperm(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "remove")) {

@@ -29,13 +29,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOG_FLUSH_FLAG		(1U << 0)
-#define LOG_FUA_FLAG		(1U << 1)
-#define LOG_DISCARD_FLAG	(1U << 2)
-#define LOG_MARK_FLAG		(1U << 3)
+#define LOG_FLUSH_FLAG		0x1U
+#define LOG_FUA_FLAG		0x2U
+#define LOG_DISCARD_FLAG	0x4U
+#define LOG_MARK_FLAG		0x8U
+#define LOG_KNOWN_FLAGS		0xfU
 #define WRITE_LOG_MAGIC		0x6a736677736872ULL
 #define WRITE_LOG_VERSION	1
-#define ZERO_CHUNK		(1U << 20)
+#define ZERO_CHUNK		0x100000U	/* 1 MiB */
 #define PIECE			4096
 
 struct log_write_super {
@@ -160,7 +161,7 @@ int main(int argc, char **argv)
 			       e.flags & LOG_FUA_FLAG ? "U" : "",
 			       e.flags & LOG_DISCARD_FLAG ? "D" : "",
 			       e.flags & LOG_MARK_FLAG ? "M" : "",
-			       e.flags & 0xf ? "" : "-",
+			       e.flags & LOG_KNOWN_FLAGS ? "" : "-",
 			       (unsigned long long)e.sector,
 			       (unsigned long long)sectors);
 			if (e.flags & LOG_MARK_FLAG)

@@ -15,7 +15,9 @@
 # put a mark in the log once the call returns. Between two marks a 4 KiB
 # piece of the device may be written once only, so that after a crash it
 # holds one of two known contents: what the last mark made durable, or
-# what the next mark will.
+# what the next mark will. Another kind of change records what the device
+# must read afterwards as a line "w OFFSET FILE" in $scratch/rp-journal
+# (after a discard that reads zeros, a file of zeros).
 rp_dm=vdi-replay-$$
 rp_tool=$(dirname "$0")/log_replay
 [ -x "$rp_tool" ] || rp_tool=$top/build/ksft/vdi/log_replay

@@ -2,7 +2,8 @@
 /*
  * vdisetup convert: a differencing image and its parents flattened into
  * one base image, dynamic or static, that QEMU and every other VDI reader
- * open on their own: the way out of a chain, and out of VirtualBox.
+ * open on their own: the way out of a chain; or into a raw sparse file,
+ * the way out of VirtualBox.
  *
  * The image is built as create builds one, under a temporary name and
  * renamed into place once complete and on disk, so that an interrupted
@@ -23,6 +24,7 @@ struct convert {
 	void *buf;		/* one block */
 	u32 *map;		/* of the new dynamic image */
 	bool progress;
+	bool raw;		/* --format raw */
 };
 
 static void convert_usage(FILE *out)
@@ -32,12 +34,15 @@ static void convert_usage(FILE *out)
 		" vdisetup convert [options] FILE OUTPUT\n"
 		"\nWrite the content of the VDI image FILE, read through its chain of\n"
 		"parents when it is a differencing image, into a new base image\n"
-		"OUTPUT of the same size, which any VDI reader opens on its own.\n"
+		"OUTPUT of the same size, which any VDI reader opens on its own,\n"
+		"or into a raw disk image OUTPUT (--format raw).\n"
 		"The parents are found as info finds them. Blocks that read as\n"
-		"zeros take no space in a dynamic OUTPUT. OUTPUT must not exist;\n"
-		"it appears only once it is complete. FILE is only read.\n"
+		"zeros take no space in a dynamic or raw OUTPUT (holes in a raw\n"
+		"one). OUTPUT must not exist; it appears only once it is complete.\n"
+		"FILE is only read.\n"
 		"\nOptions:\n"
 		"     --parent PARENT  the parent of FILE (again for its parent...)\n"
+		"     --format FORMAT  vdi (the default) or raw\n"
 		" -s, --static         preallocate every block (a fixed image)\n"
 		" -f, --force          accept parents changed since their child was made\n"
 		" -p, --progress       show progress\n"
@@ -45,33 +50,57 @@ static void convert_usage(FILE *out)
 }
 
 /*
- * The content, block by block. A static image's blocks are in place
- * and already read as zeros; a dynamic one's go one after the other.
+ * Where block @i goes: in place in a static image and a raw file (that
+ * one cut at the virtual size), one after the other in a dynamic image.
+ * Returns the bytes to write.
+ */
+static u32 place_block(struct convert *cv, const struct vdi_header *h, u32 i,
+		       u32 *next, u64 *off)
+{
+	u64 start = (u64)i * h->block_size;
+	u64 left = vdi_virtual_size(h) - start;
+
+	if (cv->raw) {
+		*off = start;
+		return left < h->block_size ? left : h->block_size;
+	}
+	if (h->image_type != VDI_TYPE_FIXED)
+		cv->map[i] = (*next)++;
+	*off = vdi_block_offset(h, h->image_type == VDI_TYPE_FIXED ?
+				i : cv->map[i]);
+	return h->block_size;
+}
+
+/*
+ * The content, block by block. A static image's blocks are in place and
+ * already read as zeros, as are a raw file's (a hole); a dynamic one's go
+ * one after the other.
  */
 static int fill(struct image *out, void *arg)
 {
 	struct convert *cv = arg;
 	struct vdi_header *h = &out->h;
-	bool fixed = h->image_type == VDI_TYPE_FIXED;
 	struct progress p;
-	u32 i, next = 0;
+	u32 i, len, next = 0;
 	int ret = 0;
+	u64 off;
 
+	if (cv->raw && image_set_size(out, vdi_virtual_size(h),
+				      "cannot size the raw file") < 0)
+		return -1;
 	progress_begin(&p, cv->progress, "converting", h->blocks_in_image);
 	for (i = 0; i < h->blocks_in_image && ret >= 0; i++) {
 		progress_add(&p, 1);
 		ret = chain_read_block(&cv->c, i, cv->buf);
 		if (ret <= 0 || buf_is_zero(cv->buf, h->block_size))
 			continue;
-		if (!fixed)
-			cv->map[i] = next++;
-		ret = pwrite_full(out->fd, cv->buf, h->block_size,
-				  vdi_block_offset(h, fixed ? i : cv->map[i]));
+		len = place_block(cv, h, i, &next, &off);
+		ret = pwrite_full(out->fd, cv->buf, len, off);
 		if (ret < 0)
 			errmsg_sys(out->path, "cannot write a data block");
 	}
 	progress_end(&p);
-	if (ret < 0 || fixed)
+	if (ret < 0 || cv->raw || h->image_type == VDI_TYPE_FIXED)
 		return ret < 0 ? -1 : 0;
 	h->blocks_allocated = next;
 	if (image_write_map(out, cv->map) < 0)
@@ -80,12 +109,24 @@ static int fill(struct image *out, void *arg)
 }
 
 /* Returns -1 to go on, else the exit status (--help, or a bad argument). */
+static int parse_format(struct create_opts *out, const char *arg)
+{
+	if (!strcmp(arg, "raw"))
+		out->raw = true;
+	else if (!strcmp(arg, "vdi"))
+		out->raw = false;
+	else
+		return -1;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct create_opts *out,
 		      struct chain_opts *o, bool *progress, const char **path)
 {
-	enum { OPT_PARENT = 256 };
+	enum { OPT_PARENT = 256, OPT_FORMAT };
 	static const struct option opts[] = {
 		{ "parent",	required_argument,	NULL, OPT_PARENT },
+		{ "format",	required_argument,	NULL, OPT_FORMAT },
 		{ "static",	no_argument,		NULL, 's' },
 		{ "force",	no_argument,		NULL, 'f' },
 		{ "progress",	no_argument,		NULL, 'p' },
@@ -99,6 +140,14 @@ static int parse_args(int argc, char **argv, struct create_opts *out,
 		case OPT_PARENT:
 			if (chain_add_parent(o, optarg) < 0)
 				return 1;
+			break;
+		case OPT_FORMAT:
+			if (parse_format(out, optarg) < 0) {
+				fprintf(stderr,
+					"vdisetup convert: unknown format '%s' (vdi or raw)\n",
+					optarg);
+				return usage_hint("convert");
+			}
 			break;
 		case 's':
 			out->fixed = true;
@@ -118,6 +167,10 @@ static int parse_args(int argc, char **argv, struct create_opts *out,
 	}
 	if (argc - optind != 2) {
 		fprintf(stderr, "vdisetup convert: FILE and OUTPUT are needed\n");
+		return usage_hint("convert");
+	}
+	if (out->raw && out->fixed) {
+		fprintf(stderr, "vdisetup convert: --static is for VDI output\n");
 		return usage_hint("convert");
 	}
 	*path = argv[optind];
@@ -165,6 +218,7 @@ int cmd_convert(int argc, char **argv)
 		return 1;
 	}
 	cv->progress = progress;
+	cv->raw = out.raw;
 	ret = chain_open(&cv->c, path, &o);
 	if (ret > 0)
 		fprintf(stderr, "%s\n", cv->c.why);

@@ -234,9 +234,9 @@ static int size_file(const struct image *img)
 
 static int fill_image(struct image *img, const struct create_opts *o)
 {
-	if (image_write_header(img) < 0 || write_map(img) < 0)
+	if (!o->raw && (image_write_header(img) < 0 || write_map(img) < 0))
 		return -1;
-	if (size_file(img) < 0) {
+	if (!o->raw && size_file(img) < 0) {
 		errmsg_sys(img->path, "cannot size the image file");
 		return -1;
 	}

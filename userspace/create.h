@@ -19,6 +19,7 @@ struct create_opts {
 	const char *comment;
 	u8 uuid[VDI_UUID_SIZE];		/* on-disk order; null = random */
 	const struct vdi_header *parent; /* make a differencing image of it */
+	bool raw;			/* no VDI: @fill writes the whole file */
 	/* The content, written after the empty image and before its sync. */
 	int (*fill)(struct image *img, void *arg);
 	void *arg;

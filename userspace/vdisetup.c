@@ -28,7 +28,7 @@ static const struct command commands[] = {
 	{ "resize", cmd_resize, "resize FILE SIZE [--progress]" },
 	{ "commit", cmd_commit, "commit FILE [--parent P]... [--progress]" },
 	{ "convert", cmd_convert,
-	  "convert FILE OUTPUT [--parent P]... [--static] [--force] [--progress]" },
+	  "convert FILE OUTPUT [--parent P]... [--format raw] [--static] [--force] [--progress]" },
 	{ "attach", cmd_attach,
 	  "attach [-f|--find] [--show] [-r] [-P] [--direct-io[=on|off|auto]] [--autoclear] FILE [DEV]" },
 	{ "detach", cmd_detach, "detach DEV... | detach -a" },

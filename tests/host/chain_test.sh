@@ -5,8 +5,10 @@
 # compared with the flattening this test computes from the patterns it
 # wrote per level), commit (the parent then reads as the chain did, the
 # child is empty and still valid, files below the parent are untouched),
-# commit killed after every sync (VDISETUP_CRASH_AFTER), chains of 1 to 4
-# images and of 16, and every broken link refused with its reason. QEMU
+# convert --format raw (the same flattening, with holes; a plain image as
+# qemu-img converts it), commit killed after every sync
+# (VDISETUP_CRASH_AFTER), chains of 1 to 4 images and of 16, and every
+# broken link refused with its reason. QEMU
 # cannot read differencing images, so a child is written by qemu-io while
 # its header briefly says "base image", and a converted image is read by
 # qemu-img.
@@ -166,6 +168,45 @@ for n in 1 2 3 4; do
 	tap_eq "chain of $n: convert, check and info leave every file as it was" \
 		"$before" "$(sums "$dir"/l*.vdi)"
 done
+
+# ------------------------------------------------------------ --format raw
+# The flattening as a raw file: the bytes of expected.raw, holes where
+# blocks read as zeros. A plain image of a size that is no whole number
+# of blocks (QEMU's) gives the same raw file as qemu-img, cut at the
+# virtual size, and the same content as its VDI conversion.
+dir=$d/chain3
+before=$(sums "$dir"/l*.vdi)
+expect "--format raw: a chain of 3" 0 '' "$V" convert --format raw "$dir/l2.vdi" "$d/out.raw"
+tap_cmp "--format raw: the bytes of the flattened chain" "$d/out.raw" "$dir/expected.raw"
+tap_eq "--format raw: holes for the blocks that read as zeros" yes \
+	"$( (($(stat -c '%b * %B' "$d/out.raw") < $(fsize "$d/out.raw"))) && echo yes || echo no)"
+tap_eq "--format raw: the chain left as it was" "$before" "$(sums "$dir"/l*.vdi)"
+expect "--format raw: OUTPUT must not exist" 1 "out.raw: already exists" \
+	"$V" convert --format raw "$dir/l2.vdi" "$d/out.raw"
+expect "--format raw --static: refused" 1 "^vdisetup convert: --static is for VDI output$" \
+	"$V" convert --format raw --static "$dir/l2.vdi" "$d/never.raw"
+expect "--format qcow2: refused" 1 "^vdisetup convert: unknown format 'qcow2' \(vdi or raw\)$" \
+	"$V" convert --format qcow2 "$dir/l2.vdi" "$d/never.raw"
+rm -f "$d/out.vdi"
+expect "--format vdi: the default" 0 '' "$V" convert --format vdi "$dir/l2.vdi" "$d/out.vdi"
+reads_as "--format vdi: the flattened content" "$d/out.vdi" "$dir/expected.raw"
+qemu-img create -q -f vdi "$d/plain.vdi" 3000K
+qemu-io -f vdi -c "write -P 0x5a 0 1M" -c "write -P 0xa5 2M 500K" -c "write -P 0x33 2900K 100K" \
+	"$d/plain.vdi" > /dev/null
+rm -f "$d/out.vdi"
+"$V" convert "$d/plain.vdi" "$d/out.vdi"
+expect "--format raw: a plain image of 3000 KiB" 0 '' \
+	"$V" convert --format raw "$d/plain.vdi" "$d/plain.raw"
+tap_eq "--format raw: the virtual size" 3072000 "$(fsize "$d/plain.raw")"
+expect "--format raw: qemu-img compare with the image" 0 '^Images are identical' \
+	qemu-img compare -f vdi -F raw "$d/plain.vdi" "$d/plain.raw"
+expect "--format raw: qemu-img compare with its VDI conversion" 0 '^Images are identical' \
+	qemu-img compare -f vdi -F raw "$d/out.vdi" "$d/plain.raw"
+qemu-img convert -f vdi -O raw "$d/plain.vdi" "$d/qemu.raw"
+tap_cmp "--format raw: the bytes qemu-img convert -O raw writes" "$d/plain.raw" "$d/qemu.raw"
+tap_eq "--format raw: nothing left behind" "" "$(ls -A "$d" | grep '^\.')"
+rm -f "$d/out.raw" "$d/plain.vdi" "$d/plain.raw" "$d/qemu.raw"
+
 dir=$d/chain4
 expect "info for people: one line per level" 0 \
 	"^ +3: $dir/l0.vdi \(dynamic, 12 blocks allocated, uuid $(uuid "$dir/l0.vdi")\)$" \
