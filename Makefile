@@ -78,9 +78,10 @@ ksft-stage: $(KSFT)/lib.mk
 	@rm -rf $(KSFT)/vdi/host $(KSFT)/vdi/vm
 	@cp -rsf $(TOP)/tests/host/. $(KSFT)/vdi-host/
 
+# OUTPUT: lib.mk defaults it to the suite's directory only at MAKELEVEL 0.
 tests-build: all ksft-stage
-	$(MAKE) -C $(KSFT)/vdi TOP=$(TOP) all
-	$(MAKE) -C $(KSFT)/vdi-host TOP=$(TOP) all
+	$(MAKE) -C $(KSFT)/vdi TOP=$(TOP) OUTPUT=$(KSFT)/vdi all
+	$(MAKE) -C $(KSFT)/vdi-host TOP=$(TOP) OUTPUT=$(KSFT)/vdi-host all
 .PHONY: tests-build
 
 # One summary line over everything (the build counts as a test of its own);

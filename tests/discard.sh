@@ -40,11 +40,7 @@ attr() { cat "/sys/block/${dev#/dev/}/$1"; }
 tap_plan
 dmesg_start=$(dmesg | wc -l)
 host=$scratch/host
-mkdir -p "$host"
-modprobe -q loop
-truncate -s 512M "$scratch/host.img"
-mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$scratch/host.img"
-if ! mount -o loop "$scratch/host.img" "$host"; then
+if ! vdi_loop_ext4 512M "$host"; then
 	tap_fail "mount a 512 MiB ext4 for the image" "mount -o loop failed"
 	tap_done
 fi

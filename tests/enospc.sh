@@ -14,12 +14,7 @@ vdi_setup mkfs.ext4
 tap_plan
 dmesg_start=$(dmesg | wc -l)
 mnt=$scratch/mnt
-mkdir -p "$mnt"
-modprobe -q loop
-truncate -s 16M "$scratch/fs.img"
-mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$scratch/fs.img"
-# -o loop: the loop device goes away with the unmount of the cleanup.
-if ! mount -o loop "$scratch/fs.img" "$mnt"; then
+if ! vdi_loop_ext4 16M "$mnt"; then
 	tap_fail "mount a 16 MiB ext4" "mount -o loop failed"
 	tap_done
 fi

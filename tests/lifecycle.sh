@@ -58,7 +58,7 @@ attach_many()
 		"$VDISETUP" attach $opt --show "$scratch/m$i.vdi" > "$scratch/dev$i" &
 	done
 	wait
-	tap_eq "$n concurrent attach $opt: $n distinct devices" "$n" \
+	tap_eq "$n concurrent attach${opt:+ $opt}: $n distinct devices" "$n" \
 		"$(cat "$scratch"/dev* | sort -u | grep -c '^/dev/vdi')"
 	tap_eq "vdisetup list shows the $n" "$n" "$(listed)"
 	tap_check "vdisetup detach -a detaches them" "$VDISETUP" detach -a

@@ -124,6 +124,17 @@ vdi_nullb_fs()
 	vdi_mount /dev/nullb0 "$1"
 }
 
+# vdi_loop_ext4 SIZE DIR: a fresh ext4 of SIZE (4 KiB blocks) in a file in
+# the scratch directory, mounted on DIR with -o loop: the loop device goes
+# away with the unmount of the cleanup.
+vdi_loop_ext4()
+{
+	local f=$scratch/ext4-${2##*/}.img
+	mkdir -p "$2" && modprobe -q loop && truncate -s "$1" "$f" &&
+		mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$f" &&
+		mount -o loop "$f" "$2"
+}
+
 # Field N (1-based) of /sys/block/DEV/stat.
 blk_stat()
 {

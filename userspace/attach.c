@@ -317,14 +317,15 @@ int cmd_attach(int argc, char **argv)
 		close(ctl);
 	}
 	if (ret < 0) {
-		if (cfg.reason)
+		if (cfg.reason) {
 			explain_refusal(fd, cfg.reason, reason, sizeof(reason));
-		if (cfg.reason == VDI_ERR_DIFFERENCING)
-			chain_attach_hint(fd, reason, sizeof(reason));
-		else
+			if (cfg.reason == VDI_ERR_DIFFERENCING)
+				chain_attach_hint(fd, reason, sizeof(reason));
+		} else {
 			snprintf(reason, sizeof(reason), "%s%s", strerror(err),
 				 err == EINVAL && (cfg.flags & VDI_FLAG_DIRECT_IO) ?
 				 " (no direct I/O on this file; the kernel log says why)" : "");
+		}
 		errmsg(file, "attach failed: %s", reason);
 		close(fd);
 		return 1;

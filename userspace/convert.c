@@ -108,7 +108,6 @@ static int fill(struct image *out, void *arg)
 	return image_write_header(out);
 }
 
-/* Returns -1 to go on, else the exit status (--help, or a bad argument). */
 static int parse_format(struct create_opts *out, const char *arg)
 {
 	if (!strcmp(arg, "raw"))
@@ -120,6 +119,7 @@ static int parse_format(struct create_opts *out, const char *arg)
 	return 0;
 }
 
+/* Returns -1 to go on, else the exit status (--help, or a bad argument). */
 static int parse_args(int argc, char **argv, struct create_opts *out,
 		      struct chain_opts *o, bool *progress, const char **path)
 {

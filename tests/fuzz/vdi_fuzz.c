@@ -284,6 +284,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char line[256];
 	u64 file_size;
 	struct fuzz_pool pool;
+	u8 uuid[2][VDI_UUID_SIZE];
 	u32 *map;
 
 	memcpy(&d, data, size < sizeof(d) ? size : sizeof(d));
@@ -319,6 +320,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vdi_explain(line, sizeof(line), err, &h, &st);
 	if (!err)
 		verify_map(&h, map, file_size, &st);
+
+	/* Back to disk order gives the map as read; a UUID swapped twice too. */
+	vdi_map_to_disk(map, h.blocks_in_image);
+	vdi_uuid_swap(uuid[0], h.uuid_image);
+	vdi_uuid_swap(uuid[1], uuid[0]);
+	if (memcmp(map, data + h.offset_bmap,
+		   h.blocks_in_image * sizeof(u32)) != 0 ||
+	    !vdi_uuid_equal(uuid[1], h.uuid_image))
+		abort();
 	free(seen);
 	free(map);
 	return 0;
