@@ -49,6 +49,7 @@
  * @allocated: allocated entries, for sysfs and VDI_GET_INFO
  * @zero: VDI_BLOCK_ZERO entries, likewise
  * @meta_dirty: map sectors and header must be written at the next flush
+ * @modified: the image has its new modification UUID (vdi_image_modify)
  * @dirty: bitmap of map sectors changed since the last flush
  * @buf: a page for converting map sectors to disk order
  * @bound_node: entry in the list of bound images (vdi_bound_lock)
@@ -69,6 +70,7 @@ struct vdi_image {
 	u32			allocated;
 	u32			zero;
 	bool			meta_dirty;
+	bool			modified;
 	unsigned long		*dirty;
 	void			*buf;
 	struct list_head	bound_node;
@@ -148,6 +150,7 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 				 u32 *reason);
 void vdi_image_free(struct vdi_image *img);
 int vdi_image_flush(struct vdi_image *img);
+int vdi_image_modify(struct vdi_image *img);
 int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
 		    struct iov_iter *iter, u32 *entry);
 

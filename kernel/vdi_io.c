@@ -292,23 +292,27 @@ static int vdi_handle_rq(struct vdi_device *vdev, struct request *rq,
 {
 	/* Stable while the request is in flight: unbind freezes the queue. */
 	struct vdi_image *img = smp_load_acquire(&vdev->img);
+	int err;
 
 	if (!img)
 		return -EIO;
+	/* Write, discard and write-zeroes; a flush changes nothing. */
+	if (op_is_write(req_op(rq))) {
+		/* The block layer only warns about writes to a read-only disk. */
+		if (img->read_only)
+			return -EIO;
+		err = vdi_image_modify(img);
+		if (err)
+			return err;
+	}
 	switch (req_op(rq)) {
 	case REQ_OP_FLUSH:
 		return vdi_image_flush(img);
 	case REQ_OP_READ:
-		return vdi_rw(img, rq, cmd);
 	case REQ_OP_WRITE:
-		/* The block layer only warns about writes to a read-only disk. */
-		if (img->read_only)
-			return -EIO;
 		return vdi_rw(img, rq, cmd);
 	case REQ_OP_DISCARD:
 	case REQ_OP_WRITE_ZEROES:
-		if (img->read_only)
-			return -EIO;
 		return vdi_zero_range(img, (u64)blk_rq_pos(rq) << SECTOR_SHIFT,
 				      blk_rq_bytes(rq),
 				      !(rq->cmd_flags & REQ_NOUNMAP));

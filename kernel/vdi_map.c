@@ -33,6 +33,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
+#include <linux/uuid.h>
 
 #include "vdi.h"
 #include "vdi_compat.h"
@@ -403,6 +404,37 @@ int vdi_image_flush(struct vdi_image *img)
 	mutex_unlock(&img->map_lock);
 	if (!err)
 		err = vfs_fsync(img->file, 0);
+	return err;
+}
+
+/**
+ * vdi_image_modify() - give the image a new modification UUID, once
+ * @img: the image, attached read-write
+ *
+ * Called before the first change after attach, as VirtualBox does: a
+ * differencing image names its parent's modification UUID, so a child
+ * whose parent was written to since it was made is caught at attach. The
+ * new UUID is in the file before the change that needs it is done.
+ *
+ * Return: 0 or a negative errno (the change must then not be made).
+ */
+int vdi_image_modify(struct vdi_image *img)
+{
+	int err = 0;
+
+	/* Pairs with the release below: later callers skip the lock. */
+	if (smp_load_acquire(&img->modified))
+		return 0;
+	mutex_lock(&img->map_lock);
+	if (!img->modified) {
+		generate_random_guid(img->h.uuid_modify);
+		err = vdi_write_header(img);
+		if (!err)
+			err = vfs_fsync(img->file, 1);
+		if (!err)
+			smp_store_release(&img->modified, true);
+	}
+	mutex_unlock(&img->map_lock);
 	return err;
 }
 

@@ -261,12 +261,13 @@ int cmd_attach(int argc, char **argv)
 			break;
 		case OPT_DIRECT_IO:
 			cfg.flags &= ~(VDI_FLAG_DIRECT_IO | VDI_FLAG_DIRECT_IO_AUTO);
-			if (!optarg || !strcmp(optarg, "on"))
+			if (!optarg || !strcmp(optarg, "on")) {
 				cfg.flags |= VDI_FLAG_DIRECT_IO;
-			else if (!strcmp(optarg, "auto"))
+			} else if (!strcmp(optarg, "auto")) {
 				cfg.flags |= VDI_FLAG_DIRECT_IO_AUTO;
-			else if (strcmp(optarg, "off")) {
-				fprintf(stderr, "vdisetup attach: --direct-io takes on, off or auto, not '%s'\n",
+			} else if (strcmp(optarg, "off") != 0) {
+				fprintf(stderr,
+					"vdisetup attach: --direct-io takes on, off or auto, not '%s'\n",
 					optarg);
 				return usage_hint("attach");
 			}
