@@ -431,8 +431,8 @@ int vdi_image_modify(struct vdi_image *img)
 		err = vdi_write_header(img);
 		if (!err)
 			err = vfs_fsync(img->file, 1);
-		if (!err)
-			smp_store_release(&img->modified, true);
+		/* Pairs with the acquire above: the header is in the file. */
+		smp_store_release(&img->modified, !err);
 	}
 	mutex_unlock(&img->map_lock);
 	return err;

@@ -66,8 +66,11 @@ while IFS=$'\t' read -r name size reason; do
 	rc=0
 	"$VDISETUP" attach "$img" > "$scratch/out" 2> "$scratch/err" || rc=$?
 	tap_eq "$name: attach exits 1" 1 "$rc"
-	tap_eq "$name: vdisetup's reason" "$img: attach failed: $reason" \
-		"$(< "$scratch/err")"
+	want="$img: attach failed: $reason"
+	# A well-formed child: vdisetup adds what to do until chains attach.
+	[ "$name" != diff_with_parent ] ||
+		want+="; the driver cannot attach chains yet: 'vdisetup convert' flattens one into a single image"
+	tap_eq "$name: vdisetup's reason" "$want" "$(< "$scratch/err")"
 	[ ! -s "$scratch/out" ] || echo "# $name: unexpected output: $(< "$scratch/out")"
 	tap_eq "$name: no device bound" "" "$(bound_to "$img")"
 	tap_eq "$name: file unchanged" "$sum" "$(fingerprint "$img" "$size")"

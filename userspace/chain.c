@@ -22,6 +22,7 @@ void chain_attach_hint(int fd, char *buf, size_t len)
 {
 	struct vdi_disk_header d;
 	struct vdi_header h;
+	size_t used;
 	u64 size;
 
 	if (fd_size(fd, &size) < 0 ||
@@ -30,8 +31,9 @@ void chain_attach_hint(int fd, char *buf, size_t len)
 	vdi_header_decode(&h, &d);
 	if (h.image_type != VDI_TYPE_DIFF || vdi_chain_header_check(&h, size))
 		return;
-	snprintf(buf, len,
-		 "differencing image (a snapshot): the vdi driver cannot attach chains yet; 'vdisetup convert' flattens it into one image");
+	used = strnlen(buf, len);
+	snprintf(buf + used, len - used,
+		 "; the driver cannot attach chains yet: 'vdisetup convert' flattens one into a single image");
 }
 
 int chain_add_parent(struct chain_opts *o, char *path)

@@ -66,8 +66,8 @@ int chain_add_parent(struct chain_opts *o, char *path);
 
 /*
  * For attach, which the driver refused with VDI_ERR_DIFFERENCING: if the
- * image open on @fd is a child a chain could serve, say so in @buf, and
- * what to do meanwhile. Otherwise @buf is left as it is.
+ * image open on @fd is a child a chain could serve, add to the reason in
+ * @buf that chains are not attachable yet, and what to do meanwhile.
  */
 void chain_attach_hint(int fd, char *buf, size_t len);
 

@@ -30,7 +30,8 @@ static const struct command commands[] = {
 	{ "convert", cmd_convert,
 	  "convert FILE OUTPUT [--parent P]... [--format raw] [--static] [--force] [--progress]" },
 	{ "attach", cmd_attach,
-	  "attach [-f|--find] [--show] [-r] [-P] [--direct-io[=on|off|auto]] [--autoclear] FILE [DEV]" },
+	  "attach [-f|--find] [--show] [-r] [-P] [--direct-io[=on|off|auto]] [--autoclear] FILE [DEV]"
+	},
 	{ "detach", cmd_detach, "detach DEV... | detach -a" },
 	{ "list",   cmd_list,   "list [-J|--json] [-n|--noheadings]" },
 };
