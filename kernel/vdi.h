@@ -8,18 +8,21 @@
  *   vdev->lock		device state, flags and the image pointer
  *   vdi_bound_lock	the list of bound images (exclusive backing files)
  * and, independent of all of them, img->map_lock, taken only by the I/O
- * worker (allocation, flush) and at unbind when no I/O can be in flight.
+ * worker (allocation, flush) and at unbind when no I/O can be in flight,
+ * and inside it img->io_lock, which orders requests into epochs.
  * The I/O path never takes vdev->lock: bind and unbind publish and retract
  * the image while no request can be using it (see vdi_dev.c).
  */
 #ifndef VDI_H
 #define VDI_H
 
+#include <linux/atomic.h>
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/fs.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/workqueue.h>
 
 #include <linux/vdi.h>
@@ -53,6 +56,15 @@
  * @dirty: bitmap of map sectors changed since the last flush
  * @buf: a page for converting map sectors to disk order
  * @bound_node: entry in the list of bound images (vdi_bound_lock)
+ * @spares: data blocks freed while bound, oldest first (struct vdi_spare)
+ * @flush_seq: flushes started, each numbered under @map_lock
+ * @durable_seq: the highest flush whose map write is known durable
+ * @no_reuse: a flush failed, so no freed data block is reused any more
+ * @io_lock: protects @epoch and increments of @io_count
+ * @epoch: requests entering now belong to this epoch (vdi_io_enter)
+ * @drained: every request of an epoch before this one has ended
+ * @io_count: requests in flight of the current and the previous epoch,
+ *	indexed by the epoch's parity
  */
 struct vdi_image {
 	struct file		*file;
@@ -74,6 +86,15 @@ struct vdi_image {
 	unsigned long		*dirty;
 	void			*buf;
 	struct list_head	bound_node;
+
+	struct list_head	spares;
+	u64			flush_seq;
+	u64			durable_seq;
+	bool			no_reuse;
+	spinlock_t		io_lock;	/* epoch */
+	u32			epoch;
+	u32			drained;
+	atomic_t		io_count[2];
 };
 
 /**
@@ -112,6 +133,8 @@ struct vdi_device {
  * @iocb: the asynchronous direct I/O of the request
  * @ref: held by the submitter and by @iocb; the last put completes
  * @err: the result of @iocb
+ * @img: the image the request entered (vdi_io_enter), else NULL
+ * @io_epoch: the parity of the epoch it entered in
  * @bvec: the request's segments gathered from several bios when more than
  *	@inline_bvec holds (allocated; physically contiguous segments of
  *	different bios count once in max_segments), else NULL
@@ -122,6 +145,8 @@ struct vdi_cmd {
 	struct kiocb		iocb;
 	atomic_t		ref;
 	int			err;
+	struct vdi_image	*img;
+	unsigned int		io_epoch;
 	struct bio_vec		*bvec;
 	struct bio_vec		inline_bvec[VDI_INLINE_BVECS];
 };
@@ -152,7 +177,9 @@ void vdi_image_free(struct vdi_image *img);
 int vdi_image_flush(struct vdi_image *img);
 int vdi_image_modify(struct vdi_image *img);
 int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
-		    struct iov_iter *iter, u32 *entry);
+		    struct iov_iter *iter, u32 *entry, unsigned int *io_epoch);
+unsigned int vdi_io_enter(struct vdi_image *img);
+void vdi_io_exit(struct vdi_image *img, unsigned int io_epoch);
 
 int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap);
 void vdi_image_pack(struct vdi_image *img);

@@ -264,7 +264,8 @@ static int vdi_rw(struct vdi_image *img, struct request *rq,
 				return -EIO;
 			goto flush_dcache;
 		}
-		err = vdi_alloc_write(img, blk, off, &iter, &entry);
+		err = vdi_alloc_write(img, blk, off, &iter, &entry,
+				      &cmd->io_epoch);
 		if (err <= 0)
 			return err;
 	}
@@ -305,9 +306,12 @@ static int vdi_handle_rq(struct vdi_device *vdev, struct request *rq,
 		if (err)
 			return err;
 	}
-	switch (req_op(rq)) {
-	case REQ_OP_FLUSH:
+	if (req_op(rq) == REQ_OP_FLUSH)
 		return vdi_image_flush(img);
+	/* Until vdi_end_rq(), no data block this request saw is reused. */
+	cmd->io_epoch = vdi_io_enter(img);
+	cmd->img = img;
+	switch (req_op(rq)) {
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
 		return vdi_rw(img, rq, cmd);
@@ -323,6 +327,10 @@ static int vdi_handle_rq(struct vdi_device *vdev, struct request *rq,
 
 static void vdi_end_rq(struct request *rq, struct vdi_cmd *cmd, int err)
 {
+	if (cmd->img) {
+		vdi_io_exit(cmd->img, cmd->io_epoch);
+		cmd->img = NULL;
+	}
 	kfree(cmd->bvec);
 	cmd->bvec = NULL;
 	if (err && err != -EOPNOTSUPP && err != -ENOSPC)
@@ -380,6 +388,7 @@ static int vdi_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct vdi_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	INIT_WORK(&cmd->work, vdi_work);
+	cmd->img = NULL;
 	cmd->bvec = NULL;
 	return 0;
 }

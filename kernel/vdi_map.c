@@ -16,13 +16,17 @@
  * highest entry (vdi_map_check), so it never reuses a block either way.
  *
  * A discarded block becomes VDI_BLOCK_ZERO (written at the next flush) and
- * its data block is punched out of the file, but the data block is not
- * handed out again while the image is bound: writes to allocated blocks
- * take no lock, and one that looked the entry up before the discard may
- * still land in the old data block. So allocation only ever appends, and
- * the data blocks freed meanwhile are leaked slots below blocks_allocated
- * until unbind, when no I/O is in flight and vdi_image_pack() moves the
- * last data blocks into them. A crash before that leaves leaks only,
+ * its data block is punched out. The data block is handed out again only
+ * when two things hold. The zero entry is durable: else a crash could
+ * leave the old entry on disk beside the new owner's, a cross-link. And
+ * no request that may have looked the old entry up is still in flight:
+ * writes to allocated blocks take no lock, and a late one would land in
+ * the new owner's data. Requests are counted in epochs for that
+ * (vdi_io_enter); a freed block waits for the epoch it was freed in to
+ * drain. Allocation takes such a block before it appends; only when
+ * appending is impossible does it flush and wait for one. Freed blocks
+ * not reused by unbind are given back then by vdi_image_pack(), which
+ * moves the last data blocks into them; a crash before leaves leaks only,
  * which "vdisetup compact" and "vdisetup check --repair" take back.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -37,6 +41,21 @@
 
 #include "vdi.h"
 #include "vdi_compat.h"
+
+/**
+ * struct vdi_spare - a data block freed while bound, to be reused
+ * @node: in img->spares
+ * @slot: the data block
+ * @epoch: the epoch it was freed in; requests of it may still use it
+ * @flush_seq: flushes started before it was freed; a later one makes its
+ *	zero entry durable
+ */
+struct vdi_spare {
+	struct list_head	node;
+	u32			slot;
+	u32			epoch;
+	u64			flush_seq;
+};
 
 /* Reads exactly @len bytes at @pos; an early end of file is -EIO. */
 static int vdi_read_exact(struct file *file, void *buf, size_t len, loff_t pos)
@@ -109,6 +128,8 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&img->map_lock);
 	INIT_LIST_HEAD(&img->bound_node);
+	INIT_LIST_HEAD(&img->spares);
+	spin_lock_init(&img->io_lock);
 	img->read_only = read_only;
 
 	/* A short file is left to vdi_header_check() to name. */
@@ -171,6 +192,10 @@ fail:
  */
 void vdi_image_free(struct vdi_image *img)
 {
+	struct vdi_spare *sp, *next;
+
+	list_for_each_entry_safe(sp, next, &img->spares, node)
+		kfree(sp);
 	if (img->file)
 		fput(img->file);
 	kfree(img->buf);
@@ -244,80 +269,6 @@ static int vdi_file_truncate(struct file *file, loff_t size)
 	return err;
 }
 
-/**
- * vdi_alloc_write() - first write to a virtual block
- * @img: the image
- * @blk: the virtual block, free or zero in the map when last looked at
- * @off: byte offset of the write in the block
- * @iter: the data, inside the block
- * @entry: set to the block's entry when it was allocated meanwhile
- *
- * Under map_lock: re-check the entry (a concurrent writer may have
- * allocated it while we waited), take the next data block at the end of
- * the data area, make it read as zeros (a hole past the end of the file,
- * or stale bytes punched out), write only the bytes the request carries,
- * and only then publish the entry, so a concurrent reader sees either the
- * old zeros or the new data. Writers of the same block wait on the mutex
- * and then write in place. The map sector is written at the next flush.
- *
- * A zero block is allocated like a free one. A write that fails (the file
- * system is full) leaves the file as long as it was.
- *
- * Return: 0 when the data was written, 1 when the block was already
- * allocated (*@entry set; the caller writes in place), or a negative errno.
- */
-int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
-		    struct iov_iter *iter, u32 *entry)
-{
-	struct inode *inode = img->file->f_mapping->host;
-	u64 start, end, size;
-	u32 idx;
-	int err;
-
-	mutex_lock(&img->map_lock);
-	idx = img->map[blk];
-	if (vdi_entry_allocated(idx)) {
-		*entry = idx;
-		err = 1;
-		goto out;
-	}
-	idx = img->next_free;
-	/* Entries must stay below blocks_in_image, or the map is invalid. */
-	err = -ENOSPC;
-	if (idx >= img->h.blocks_in_image)
-		goto out;
-
-	start = vdi_block_offset(&img->h, idx);
-	end = start + img->h.block_size;
-	size = i_size_read(inode);
-	err = 0;
-	if (size > start)
-		err = vdi_file_zero(img->file, start, min(size, end) - start,
-				    true);
-	if (!err && size < end)
-		err = vdi_file_truncate(img->file, end);
-	if (!err) {
-		err = vdi_file_rw(img, idx, off, iter);
-		/* Best effort: no leaked block past the data after ENOSPC. */
-		if (err && size < end)
-			vdi_file_truncate(img->file, size);
-	}
-	if (err)
-		goto out;	/* idx stays free; it is zeroed again next time */
-
-	if (img->map[blk] == VDI_BLOCK_ZERO)
-		WRITE_ONCE(img->zero, img->zero - 1);
-	/* Pairs with vdi_map_get(): the data is written before it is seen. */
-	smp_store_release(&img->map[blk], idx);
-	img->next_free = idx + 1;
-	WRITE_ONCE(img->allocated, img->allocated + 1);
-	__set_bit(blk >> VDI_MAP_SECTOR_SHIFT, img->dirty);
-	img->meta_dirty = true;
-out:
-	mutex_unlock(&img->map_lock);
-	return err;
-}
-
 /* Writes the dirty map sectors, a page of contiguous sectors at a time. */
 static int vdi_write_map(struct vdi_image *img)
 {
@@ -379,6 +330,225 @@ static int vdi_write_meta(struct vdi_image *img)
 }
 
 /**
+ * vdi_io_enter() - a request is about to look the map up
+ * @img: the image
+ *
+ * Return: the parity of the request's epoch, for vdi_io_exit().
+ */
+unsigned int vdi_io_enter(struct vdi_image *img)
+{
+	unsigned int io_epoch;
+
+	/*
+	 * The lock orders this request's lookups after every free that
+	 * read an older epoch (vdi_free_block()): they see its zero entry.
+	 */
+	spin_lock(&img->io_lock);
+	io_epoch = img->epoch & 1;
+	atomic_inc(&img->io_count[io_epoch]);
+	spin_unlock(&img->io_lock);
+	return io_epoch;
+}
+
+/**
+ * vdi_io_exit() - a request has ended; it uses no data block any more
+ * @img: the image
+ * @io_epoch: what vdi_io_enter() returned
+ */
+void vdi_io_exit(struct vdi_image *img, unsigned int io_epoch)
+{
+	/* Its accesses come before the count that vdi_epoch_advance() reads. */
+	smp_mb__before_atomic();
+	atomic_dec(&img->io_count[io_epoch]);
+}
+
+/*
+ * Starts a new epoch when every request of the one before the current has
+ * ended: then all before the current have, and the current and the new
+ * one share no counter. Under map_lock, which keeps @drained.
+ */
+static void vdi_epoch_advance(struct vdi_image *img)
+{
+	lockdep_assert_held(&img->map_lock);
+	spin_lock(&img->io_lock);
+	if (!atomic_read_acquire(&img->io_count[(img->epoch + 1) & 1]))
+		img->drained = img->epoch++;
+	spin_unlock(&img->io_lock);
+}
+
+/* May the freed data block @sp be handed out again? Under map_lock. */
+static bool vdi_spare_ready(struct vdi_image *img, struct vdi_spare *sp)
+{
+	int i;
+
+	if (img->no_reuse || img->durable_seq <= sp->flush_seq)
+		return false;
+	/* Two advances drain the epoch just before the current one. */
+	for (i = 0; i < 2 && (s32)(sp->epoch - img->drained) >= 0; i++)
+		vdi_epoch_advance(img);
+	return (s32)(sp->epoch - img->drained) < 0;
+}
+
+/*
+ * Writes the metadata and fsyncs under map_lock, so that every zero entry
+ * written so far is durable: the flush @seq, numbered by the caller under
+ * map_lock before it wrote the map, is then done. A failed flush may have
+ * lost a zero entry, so freed blocks are not reused after one.
+ */
+static void vdi_flush_done(struct vdi_image *img, u64 seq, int err)
+{
+	lockdep_assert_held(&img->map_lock);
+	if (err)
+		img->no_reuse = true;
+	else
+		img->durable_seq = max(img->durable_seq, seq);
+}
+
+/*
+ * A data block for a new allocation, under map_lock: a freed one that is
+ * safe to reuse, else the next one at the end of the data area. With the
+ * end reached, the freed blocks' zero entries are made durable here, and
+ * the caller must wait (-EAGAIN) for requests that may use them.
+ *
+ * Return: 0 with *@slot, and *@spare when it is a freed block (to free or
+ * give back); -EAGAIN; -ENOSPC when every block index is in use.
+ */
+static int vdi_take_slot(struct vdi_image *img, u32 *slot,
+			 struct vdi_spare **spare)
+{
+	struct vdi_spare *sp;
+	u64 seq;
+	int err;
+
+	sp = list_first_entry_or_null(&img->spares, struct vdi_spare, node);
+	if (sp && vdi_spare_ready(img, sp)) {
+		list_del(&sp->node);
+		*spare = sp;
+		*slot = sp->slot;
+		return 0;
+	}
+	*spare = NULL;
+	*slot = img->next_free;
+	/* Entries must stay below blocks_in_image, or the map is invalid. */
+	if (*slot < img->h.blocks_in_image)
+		return 0;
+	if (!sp || img->no_reuse)
+		return -ENOSPC;
+	if (img->durable_seq <= sp->flush_seq) {
+		seq = ++img->flush_seq;
+		err = vdi_write_meta(img);
+		if (!err)
+			err = vfs_fsync(img->file, 0);
+		vdi_flush_done(img, seq, err);
+		if (err)
+			return -ENOSPC;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Takes map_lock for allocating @blk. Return: 1 with *@entry when @blk is
+ * allocated meanwhile; 0 with a data block (vdi_take_slot()); or -ENOSPC.
+ * Either way map_lock is held.
+ */
+static int vdi_lock_slot(struct vdi_image *img, u32 blk, u32 *entry,
+			 unsigned int *io_epoch, u32 *slot,
+			 struct vdi_spare **spare)
+{
+	int err;
+
+	for (;;) {
+		mutex_lock(&img->map_lock);
+		*entry = img->map[blk];
+		if (vdi_entry_allocated(*entry))
+			return 1;
+		err = vdi_take_slot(img, slot, spare);
+		if (err != -EAGAIN)
+			return err;
+		mutex_unlock(&img->map_lock);
+		/*
+		 * Older requests may still use the freed blocks. This one uses
+		 * none yet: moved to the current epoch, it holds none back.
+		 */
+		vdi_io_exit(img, *io_epoch);
+		*io_epoch = vdi_io_enter(img);
+		schedule_timeout_uninterruptible(1);
+	}
+}
+
+/**
+ * vdi_alloc_write() - first write to a virtual block
+ * @img: the image
+ * @blk: the virtual block, free or zero in the map when last looked at
+ * @off: byte offset of the write in the block
+ * @iter: the data, inside the block
+ * @entry: set to the block's entry when it was allocated meanwhile
+ * @io_epoch: the request's epoch (vdi_io_enter()); may be moved on
+ *
+ * Under map_lock: re-check the entry (a concurrent writer may have
+ * allocated it while we waited), take a data block (vdi_take_slot()),
+ * make it read as zeros (a hole past the end of the file, or stale bytes
+ * punched out), write only the bytes the request carries, and only then
+ * publish the entry, so a concurrent reader sees either the old zeros or
+ * the new data. Writers of the same block wait on the mutex and then
+ * write in place. The map sector is written at the next flush.
+ *
+ * A zero block is allocated like a free one. A write that fails (the file
+ * system is full) leaves the file as long as it was.
+ *
+ * Return: 0 when the data was written, 1 when the block was already
+ * allocated (*@entry set; the caller writes in place), or a negative errno.
+ */
+int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
+		    struct iov_iter *iter, u32 *entry, unsigned int *io_epoch)
+{
+	struct inode *inode = img->file->f_mapping->host;
+	struct vdi_spare *spare = NULL;
+	u64 start, end, size;
+	u32 idx;
+	int err;
+
+	err = vdi_lock_slot(img, blk, entry, io_epoch, &idx, &spare);
+	if (err)
+		goto out;
+
+	start = vdi_block_offset(&img->h, idx);
+	end = start + img->h.block_size;
+	size = i_size_read(inode);
+	if (size > start)
+		err = vdi_file_zero(img->file, start, min(size, end) - start,
+				    true);
+	if (!err && size < end)
+		err = vdi_file_truncate(img->file, end);
+	if (!err) {
+		err = vdi_file_rw(img, idx, off, iter);
+		/* Best effort: no leaked block past the data after ENOSPC. */
+		if (err && size < end)
+			vdi_file_truncate(img->file, size);
+	}
+	if (err) {
+		/* The block is zeroed again when it is taken next time. */
+		if (spare)
+			list_add(&spare->node, &img->spares);
+		goto out;
+	}
+
+	if (*entry == VDI_BLOCK_ZERO)
+		WRITE_ONCE(img->zero, img->zero - 1);
+	/* Pairs with vdi_map_get(): the data is written before it is seen. */
+	smp_store_release(&img->map[blk], idx);
+	if (!spare)
+		img->next_free = idx + 1;
+	kfree(spare);
+	WRITE_ONCE(img->allocated, img->allocated + 1);
+	__set_bit(blk >> VDI_MAP_SECTOR_SHIFT, img->dirty);
+	img->meta_dirty = true;
+out:
+	mutex_unlock(&img->map_lock);
+	return err;
+}
+
+/**
  * vdi_image_flush() - make everything written so far durable
  * @img: the image
  *
@@ -395,15 +565,20 @@ static int vdi_write_meta(struct vdi_image *img)
  */
 int vdi_image_flush(struct vdi_image *img)
 {
+	u64 seq;
 	int err;
 
 	if (img->read_only)
 		return 0;
 	mutex_lock(&img->map_lock);
+	seq = ++img->flush_seq;
 	err = vdi_write_meta(img);
 	mutex_unlock(&img->map_lock);
 	if (!err)
 		err = vfs_fsync(img->file, 0);
+	mutex_lock(&img->map_lock);
+	vdi_flush_done(img, seq, err);
+	mutex_unlock(&img->map_lock);
 	return err;
 }
 
@@ -441,16 +616,19 @@ int vdi_image_modify(struct vdi_image *img)
 /*
  * A whole allocated block discarded: the entry becomes VDI_BLOCK_ZERO and
  * the data block is punched out, for the space only - nothing reads it
- * any more, so a file that cannot punch keeps it until unbind.
+ * any more, so a file that cannot punch keeps it until unbind. The data
+ * block joins img->spares, to be reused when that is safe (see the top of
+ * this file); without memory for that it stays unused until unbind.
  */
 static void vdi_free_block(struct vdi_image *img, u32 blk)
 {
+	struct vdi_spare *sp;
 	u32 entry;
 
+	sp = kmalloc(sizeof(*sp), GFP_NOIO);
 	mutex_lock(&img->map_lock);
 	entry = img->map[blk];
 	if (vdi_entry_allocated(entry)) {
-		/* Not reused while bound, see the top of this file. */
 		WRITE_ONCE(img->map[blk], VDI_BLOCK_ZERO);
 		WRITE_ONCE(img->allocated, img->allocated - 1);
 		WRITE_ONCE(img->zero, img->zero + 1);
@@ -460,14 +638,25 @@ static void vdi_free_block(struct vdi_image *img, u32 blk)
 			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      vdi_block_offset(&img->h, entry),
 			      img->h.block_size);
+		if (sp) {
+			sp->slot = entry;
+			sp->flush_seq = img->flush_seq;
+			/* After the zero entry: see vdi_io_enter(). */
+			spin_lock(&img->io_lock);
+			sp->epoch = img->epoch;
+			spin_unlock(&img->io_lock);
+			list_add_tail(&sp->node, &img->spares);
+			sp = NULL;
+		}
 	}
 	mutex_unlock(&img->map_lock);
+	kfree(sp);
 }
 
 /*
  * @len bytes at @off in virtual block @blk. Racing a discard of the whole
  * block, the entry may be freed meanwhile: its data block is not reused
- * while bound, so zeroing it is harmless.
+ * while this request is in flight, so zeroing it is harmless.
  */
 static int vdi_zero_block(struct vdi_image *img, u32 blk, u32 off, u32 len,
 			  bool unmap)
