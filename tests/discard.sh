@@ -39,17 +39,7 @@ attr() { cat "/sys/block/${dev#/dev/}/$1"; }
 
 tap_plan
 dmesg_start=$(dmesg | wc -l)
-host=$scratch/host
-if ! vdi_loop_ext4 512M "$host"; then
-	tap_fail "mount a 512 MiB ext4 for the image" "mount -o loop failed"
-	tap_done
-fi
-img=$host/d.vdi
-"$VDISETUP" create "$img" 256M
-if ! vdi_attach dev "$img"; then
-	tap_fail "attach" "vdisetup attach failed"
-	tap_done
-fi
+vdi_ext4_image 512M 256M
 
 tap_eq "discard granularity: the backing file system's block" 4096 \
 	"$(attr queue/discard_granularity)"

@@ -13,17 +13,7 @@ vdi_setup mkfs.ext4
 
 tap_plan
 dmesg_start=$(dmesg | wc -l)
-mnt=$scratch/mnt
-if ! vdi_loop_ext4 16M "$mnt"; then
-	tap_fail "mount a 16 MiB ext4" "mount -o loop failed"
-	tap_done
-fi
-img=$mnt/full.vdi
-"$VDISETUP" create "$img" 64M
-if ! vdi_attach dev "$img"; then
-	tap_fail "attach" "vdisetup attach failed"
-	tap_done
-fi
+vdi_ext4_image 16M 64M
 
 # Fill 1 MiB blocks, each its own pattern, until a write fails.
 n=0 rc=0
@@ -56,7 +46,7 @@ head -c 4096 /dev/urandom > "$scratch/piece"
 write_at "$dev" 8192 "$scratch/piece" direct
 tap_cmp "an allocated block still takes a write in place" "$scratch/piece" \
 	<(read_at "$dev" 8192 4096)
-sync -f "$mnt" 2>/dev/null
+sync -f "$host" 2>/dev/null
 tap_check "detach" "$VDISETUP" detach "$dev"
 tap_check "vdisetup check: clean, no leaked block" "$VDISETUP" check "$img"
 tap_kernel_log_clean "no WARN, BUG or oops in the kernel log" "$dmesg_start"

@@ -23,17 +23,7 @@ attr() { cat "/sys/block/${dev#/dev/}/vdi/$1"; }
 
 tap_plan
 dmesg_start=$(dmesg | wc -l)
-host=$scratch/host
-if ! vdi_loop_ext4 256M "$host"; then
-	tap_fail "mount an ext4 for the image" "mount -o loop failed"
-	tap_done
-fi
-img=$host/r.vdi
-"$VDISETUP" create "$img" 16M
-if ! vdi_attach dev "$img"; then
-	tap_fail "attach" "vdisetup attach failed"
-	tap_done
-fi
+vdi_ext4_image 256M 16M
 data_end=$(($(peek32 "$img" $VDI_OFF_DATA) + 16 * MiB))
 
 errors=0 mismatches=0 longest=0

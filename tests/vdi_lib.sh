@@ -135,6 +135,24 @@ vdi_loop_ext4()
 		mount -o loop "$f" "$2"
 }
 
+# vdi_ext4_image FS_SIZE IMAGE_SIZE: an image of IMAGE_SIZE on a fresh ext4
+# of FS_SIZE (vdi_loop_ext4) mounted on $host, attached: sets host, img and
+# dev. A step that fails is reported and ends the test.
+vdi_ext4_image()
+{
+	host=$scratch/host
+	if ! vdi_loop_ext4 "$1" "$host"; then
+		tap_fail "mount a $1 ext4 for the image" "mount -o loop failed"
+		tap_done
+	fi
+	img=$host/d.vdi
+	"$VDISETUP" create "$img" "$2"
+	if ! vdi_attach dev "$img"; then
+		tap_fail "attach" "vdisetup attach failed"
+		tap_done
+	fi
+}
+
 # Field N (1-based) of /sys/block/DEV/stat.
 blk_stat()
 {
