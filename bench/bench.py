@@ -21,6 +21,10 @@ MNT = "/mnt/bench"
 IMAGE_SIZE = 1 << 30
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 RUNTIME = int(os.environ.get("BENCH_RUNTIME", "5"))
+# Seconds of 4 KiB random reads on each device after attach, not measured.
+WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
+# Only these workloads (names as in the table, separated by ";"), if set.
+ONLY = [w for w in os.environ.get("BENCH_WORKLOADS", "").split(";") if w]
 # vdi images attached: direct I/O in effect (vdisetup's default, auto)?
 VDI_DIO = {}
 
@@ -139,7 +143,15 @@ def run_allocated(devices):
     """Workloads on fully allocated data; devices stay attached."""
     attached = {k: attach(k) for k in devices}
     results = {}
-    for name, opts, _ in WORKLOADS:
+    workloads = [w for w in WORKLOADS if not ONLY or w[0] in ONLY]
+    if WARMUP and workloads:
+        # The first run after attach was slow on some kernels (cold
+        # caches of the file system and the workers): warm all alike.
+        for k in devices:
+            log(f"warm-up: {k}")
+            fio(attached[k], "--rw=randread --bs=4k --iodepth=1",
+                runtime=WARMUP)
+    for name, opts, _ in workloads:
         runs = {k: [] for k in devices}
         for rep in range(REPS):
             for k in devices:
@@ -154,6 +166,8 @@ def run_allocated(devices):
 def run_allocating(devices):
     """4 KiB random writes into a fresh, empty image: the allocation path."""
     name, opts, _ = ALLOC_WORKLOAD
+    if ONLY and name not in ONLY:
+        return {}
     runs = {k: [] for k in devices}
     for rep in range(REPS):
         for k in devices:
@@ -234,7 +248,8 @@ def main():
     lines = [f"# Benchmark on {kernel}", "",
              f"TCG guest, {os.cpu_count()} vCPUs; ext4 on null_blk "
              f"(memory_backed); fio libaio direct, {RUNTIME} s per run, "
-             f"median of {REPS} runs interleaved across devices. "
+             f"median of {REPS} runs interleaved across devices, after "
+             f"{WARMUP} s of unmeasured 4k random reads on each. "
              "WA = bytes written to the memory disk per byte fio wrote. "
              "CPU = busy time of the whole guest per I/O.", ""]
     if VDI_DIO:
