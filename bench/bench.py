@@ -155,8 +155,9 @@ def run_allocated(devices):
         runs = {k: [] for k in devices}
         for rep in range(REPS):
             for k in devices:
-                log(f"{name}: {k} run {rep + 1}")
                 runs[k].append(fio(attached[k], opts))
+                log(f"{name}: {k} run {rep + 1}: "
+                    f"{runs[k][-1]['iops']:.0f} IOPS")
         results[name] = runs
     for k, dev in attached.items():
         detach(k, dev)
@@ -171,7 +172,6 @@ def run_allocating(devices):
     runs = {k: [] for k in devices}
     for rep in range(REPS):
         for k in devices:
-            log(f"{name}: {k} run {rep + 1}")
             if k == "loop":
                 # The raw peer: random writes into a sparse file.
                 sh(f"truncate -s 0 {MNT}/empty.raw; "
@@ -182,6 +182,8 @@ def run_allocating(devices):
                    f"{VDISETUP} create {MNT}/empty.vdi {IMAGE_SIZE}")
                 dev = attach(k, f"{MNT}/empty.vdi")
             runs[k].append(fio(dev, opts))
+            log(f"{name}: {k} run {rep + 1}: "
+                f"{runs[k][-1]['iops']:.0f} IOPS")
             if k == "loop":
                 sh(f"losetup -d {dev}")
             else:

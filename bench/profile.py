@@ -147,10 +147,15 @@ def main():
     for c in cases:
         name, opts, empty = CASES[c]
         print(f"# {name}\n")
-        for kind in ("vdi", "loop"):
-            if empty and kind == "loop":
+        kinds = ("vdi", "loop", "loop-falloc") if empty else ("vdi", "loop")
+        for kind in kinds:
+            if empty and kind.startswith("loop"):
+                # loop on a sparse file; loop-falloc on a file fallocated
+                # whole (unwritten extents: what ext4 does at best).
+                grow = ("fallocate -l" if kind == "loop-falloc"
+                        else "truncate -s")
                 B.sh(f"truncate -s 0 {B.MNT}/empty.raw; "
-                     f"truncate -s {B.IMAGE_SIZE} {B.MNT}/empty.raw")
+                     f"{grow} {B.IMAGE_SIZE} {B.MNT}/empty.raw")
                 dev = B.sh("losetup --direct-io=on -f --show "
                            f"{B.MNT}/empty.raw")
             elif empty:
@@ -163,7 +168,7 @@ def main():
                 # Warm-up: the first run after attach is not measured.
                 B.fio(dev, opts, runtime=2)
             profile(kind, dev, opts)
-            if kind == "loop":
+            if kind.startswith("loop"):
                 B.sh(f"losetup -d {dev}")
             else:
                 B.detach(kind, dev)
