@@ -98,7 +98,10 @@ def setup(devices):
     os.makedirs(MNT, exist_ok=True)
     sh("modprobe null_blk nr_devices=1 memory_backed=1 gb=6 bs=4096 "
        "queue_mode=2 irqmode=0")
-    sh("mkfs.ext4 -q -F /dev/nullb0")
+    # Inode tables and journal zeroed now: else ext4lazyinit writes them
+    # in the background during the first workloads after the mount.
+    sh("mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "
+       "/dev/nullb0")
     sh(f"mount /dev/nullb0 {MNT}")
     sh("modprobe loop; modprobe nbd nbds_max=2")
     if not os.path.exists("/dev/vdi-control"):
