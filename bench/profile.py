@@ -39,14 +39,16 @@ CASES = {
 PATH_SYMS = [
     "vdi_work", "vdi_rw", "vdi_alloc_write", "vdi_file_truncate",
     "vfs_truncate", "vfs_fallocate", "vdi_file_rw", "vdi_file_aio",
-    "mutex_lock", "__mutex_lock.constprop.0", "down_write", "rwsem_down_write_slowpath",
+    "mutex_lock", "__mutex_lock.constprop.0", "down_write",
+    "rwsem_down_write_slowpath",
     "lo_rw_aio", "loop_process_work", "ext4_file_write_iter",
     "ext4_dio_write_iter", "ext4_file_read_iter", "iomap_dio_rw",
     "__iomap_dio_rw", "ext4_iomap_begin", "ext4_map_blocks",
     "ext4_ext_map_blocks", "ext4_mb_new_blocks", "ext4_setattr",
     "ext4_fallocate", "ext4_convert_unwritten_extents",
     "ext4_end_io_rsv_work", "ext4_dio_write_end_io", "iomap_dio_complete",
-    "jbd2__journal_start", "__ext4_mark_inode_dirty", "jbd2_journal_commit_transaction",
+    "jbd2__journal_start", "__ext4_mark_inode_dirty",
+    "jbd2_journal_commit_transaction",
     "inode_dio_wait", "process_one_work", "worker_thread", "null_queue_rq",
     "blk_mq_submit_bio", "submit_bio_noacct", "fio", "io_submit_one",
     "__x64_sys_io_submit", "__x64_sys_io_getevents", "schedule",
@@ -123,8 +125,8 @@ def profile(kind, dev, opts):
     self_t, incl, comm_t, block, nclock, nswitch = analyse()
     print(f"## {kind} {dev}: IOPS {iops} (under perf record, "
           f"{RUNTIME} s)\n")
-    print(f"cpu-clock samples {nclock} (499 Hz x 2 CPUs); context switches (1 in 16) "
-          f"{nswitch}\n")
+    print(f"cpu-clock samples {nclock} (499 Hz x 2 CPUs); sched_switch "
+          f"samples (-c 16) {nswitch}\n")
     print("CPU time by task (all CPUs; swapper = idle):\n```")
     print("\n".join(top(comm_t, nclock, 8)))
     print("```\n\nSelf time, top symbols:\n```")
