@@ -244,24 +244,6 @@ static int vdi_file_truncate(struct file *file, loff_t size)
 	return err;
 }
 
-/*
- * Gives a new data block [@start, @end) its space in the file at once,
- * growing the file from @size when it ends before @end: vfs_fallocate()
- * (mode 0) makes one unwritten extent, which reads as zeros and costs no
- * data write, so the block's small writes later only convert parts of it
- * instead of each allocating file system blocks under the inode's
- * exclusive lock. Where that fails (no fallocate, or no room for a whole
- * block) the file grows with a hole as before, and the write finds out.
- */
-static int vdi_file_extend(struct file *file, loff_t start, loff_t end,
-			   loff_t size)
-{
-	if (S_ISREG(file_inode(file)->i_mode) &&
-	    !vfs_fallocate(file, 0, start, end - start))
-		return 0;
-	return size < end ? vdi_file_truncate(file, end) : 0;
-}
-
 /**
  * vdi_alloc_write() - first write to a virtual block
  * @img: the image
@@ -272,8 +254,8 @@ static int vdi_file_extend(struct file *file, loff_t start, loff_t end,
  *
  * Under map_lock: re-check the entry (a concurrent writer may have
  * allocated it while we waited), take the next data block at the end of
- * the data area, make it read as zeros (stale bytes punched out, then an
- * unwritten extent or a hole), write only the bytes the request carries,
+ * the data area, make it read as zeros (a hole past the end of the file,
+ * or stale bytes punched out), write only the bytes the request carries,
  * and only then publish the entry, so a concurrent reader sees either the
  * old zeros or the new data. Writers of the same block wait on the mutex
  * and then write in place. The map sector is written at the next flush.
@@ -312,8 +294,8 @@ int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
 	if (size > start)
 		err = vdi_file_zero(img->file, start, min(size, end) - start,
 				    true);
-	if (!err)
-		err = vdi_file_extend(img->file, start, end, size);
+	if (!err && size < end)
+		err = vdi_file_truncate(img->file, end);
 	if (!err) {
 		err = vdi_file_rw(img, idx, off, iter);
 		/* Best effort: no leaked block past the data after ENOSPC. */
