@@ -148,8 +148,8 @@ def run_allocated(devices):
     results = {}
     workloads = [w for w in WORKLOADS if not ONLY or w[0] in ONLY]
     if WARMUP and workloads:
-        # The first run after attach was slow on some kernels (cold
-        # caches of the file system and the workers): warm all alike.
+        # No device's first measured run pays for cold caches (extent
+        # status, workers): all are warmed alike.
         for k in devices:
             log(f"warm-up: {k}")
             fio(attached[k], "--rw=randread --bs=4k --iodepth=1",
