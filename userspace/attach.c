@@ -261,7 +261,7 @@ static int attach_chain(const char *file, int fd, struct chain *c,
 		return 0;
 	ret = chain_open(c, file, o);
 	if (ret > 0)
-		errmsg(file, "attach failed: %s", c->why);
+		fprintf(stderr, "%s\n", c->why);
 	if (ret)
 		return -1;
 	for (i = 1; i < c->n; i++)
