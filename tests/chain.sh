@@ -258,17 +258,19 @@ converted "16 levels: vdisetup convert equals the flattening" "$s/d15.vdi" "$scr
 if command -v fio >/dev/null; then
 	f=$scratch/fio
 	mkdir "$f"
+	# Each child is made after its parent's last write (which gives the
+	# parent a new modification UUID).
 	"$VDISETUP" create "$f/f0.vdi" 64M
-	"$VDISETUP" create --parent "$f/f0.vdi" "$f/f1.vdi"
-	"$VDISETUP" create --parent "$f/f1.vdi" "$f/f2.vdi"
 	if vdi_attach dev "$f/f0.vdi"; then
 		head -c $((64 * MiB)) /dev/urandom | write_at "$dev" 0 /dev/stdin direct
 		"$VDISETUP" detach "$dev"
 	fi
+	"$VDISETUP" create --parent "$f/f0.vdi" "$f/f1.vdi"
 	if vdi_attach dev "$f/f1.vdi"; then
 		head -c $((8 * MiB)) /dev/urandom | write_at "$dev" $((16 * MiB)) /dev/stdin direct
 		"$VDISETUP" detach "$dev"
 	fi
+	"$VDISETUP" create --parent "$f/f1.vdi" "$f/f2.vdi"
 	before=$(sums "$f/f0.vdi" "$f/f1.vdi")
 	if vdi_attach dev "$f/f2.vdi"; then
 		tap_check "fio randwrite + crc32c verify on a chain of 3" quiet \
