@@ -255,6 +255,16 @@ fi
 converted "16 levels: vdisetup convert equals the flattening" "$s/d15.vdi" "$scratch/deep.raw"
 
 # ---- fio verify on a chain of 3 (64 MiB, the base full of data).
+# chain_fio EXTRA...: 2 jobs of 4 KiB random writes, each in its own
+# 32 MiB, every block with a crc32c header checked on read.
+chain_fio()
+{
+	quiet fio --name=chain --filename="$dev" --rw=randwrite --bs=4k \
+		--ioengine=libaio --iodepth=16 --numjobs=2 --direct=1 \
+		--size=32M --offset_increment=32M --io_size=4M \
+		--verify=crc32c --verify_fatal=1 --randseed=77 --eta=never "$@"
+}
+
 if command -v fio >/dev/null; then
 	f=$scratch/fio
 	mkdir "$f"
@@ -273,24 +283,15 @@ if command -v fio >/dev/null; then
 	"$VDISETUP" create --parent "$f/f1.vdi" "$f/f2.vdi"
 	before=$(sums "$f/f0.vdi" "$f/f1.vdi")
 	if vdi_attach dev "$f/f2.vdi"; then
-		tap_check "fio randwrite + crc32c verify on a chain of 3" quiet \
-			fio --name=chain --filename="$dev" --rw=randwrite --bs=4k \
-			--ioengine=libaio --iodepth=16 --numjobs=2 --direct=1 \
-			--size=32M --offset_increment=32M --io_size=4M \
-			--verify=crc32c --verify_fatal=1 --randseed=77 \
-			--end_fsync=1 --eta=never
+		tap_check "fio randwrite + crc32c verify on a chain of 3" \
+			chain_fio --end_fsync=1
 		"$VDISETUP" detach "$dev"
 		tap_eq "fio: the parents are unchanged" "$before" "$(sums "$f/f0.vdi" "$f/f1.vdi")"
 	else
 		tap_fail "fio randwrite + crc32c verify on a chain of 3" "attach failed"
 	fi
 	if vdi_attach dev -r "$f/f2.vdi"; then
-		tap_check "fio verify_only after re-attach" quiet \
-			fio --name=chain --filename="$dev" --rw=randwrite --bs=4k \
-			--ioengine=libaio --iodepth=16 --numjobs=2 --direct=1 \
-			--size=32M --offset_increment=32M --io_size=4M \
-			--verify=crc32c --verify_fatal=1 --randseed=77 \
-			--verify_only=1 --eta=never
+		tap_check "fio verify_only after re-attach" chain_fio --verify_only=1
 		"$VDISETUP" detach "$dev"
 	fi
 else
