@@ -121,6 +121,33 @@ static ssize_t vdi_block_size_show(struct device *dev,
 	return ret;
 }
 
+/*
+ * The parents' paths, one a line, the nearest first: as many as fit in
+ * the page.
+ */
+static ssize_t vdi_parents_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct vdi_device *vdev = vdi_dev_of(dev);
+	char *tmp = kmalloc(PATH_MAX, GFP_KERNEL);
+	ssize_t ret = 0;
+	char *p;
+	u32 i;
+
+	if (!tmp)
+		return -ENOMEM;
+	mutex_lock(&vdev->lock);
+	for (i = 0; vdev->img && i < vdev->img->nr_parents; i++) {
+		p = file_path(vdev->img->parents[i]->file, tmp, PATH_MAX);
+		if (IS_ERR(p) || ret + strlen(p) + 1 >= PAGE_SIZE)
+			break;
+		ret += sysfs_emit_at(buf, ret, "%s\n", p);
+	}
+	mutex_unlock(&vdev->lock);
+	kfree(tmp);
+	return ret;
+}
+
 /* The effective VDI_FLAG_* bits, as a hexadecimal number. */
 static ssize_t vdi_flags_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
@@ -147,6 +174,8 @@ static struct device_attribute vdi_attr_block_size =
 	__ATTR(block_size, 0444, vdi_block_size_show, NULL);
 static struct device_attribute vdi_attr_flags =
 	__ATTR(flags, 0444, vdi_flags_show, NULL);
+static struct device_attribute vdi_attr_parents =
+	__ATTR(parents, 0444, vdi_parents_show, NULL);
 
 static struct attribute *vdi_attrs[] = {
 	&vdi_attr_backing_file.attr,
@@ -155,6 +184,7 @@ static struct attribute *vdi_attrs[] = {
 	&vdi_attr_zero_blocks.attr,
 	&vdi_attr_block_size.attr,
 	&vdi_attr_flags.attr,
+	&vdi_attr_parents.attr,
 	NULL,
 };
 

@@ -299,7 +299,7 @@ else
 fi
 
 # ---- no reference kept: a parent in use is busy for a writable attach
-# only while the chain is attached, and a tmpfs gets all its space back
+# and for offline changes only while the chain is attached, and a tmpfs gets all its space back
 # once the chain's files are removed after 10 attach/detach cycles.
 t=$scratch/tmpfs
 mkdir "$t"
@@ -310,6 +310,12 @@ if mount -t tmpfs -o size=64M tmpfs "$t"; then
 	"$VDISETUP" create --parent "$t/b.vdi" "$t/c.vdi"
 	if vdi_attach dev "$t/c.vdi"; then
 		refused "a parent in use is busy for a writable attach" "busy" "$t/a.vdi"
+		tap_eq "sysfs parents: the parents' paths, the nearest first" \
+			"$t/b.vdi $t/a.vdi" "$(echo $(cat "/sys/block/${dev#/dev/}/vdi/parents"))"
+		out=$("$VDISETUP" commit "$t/b.vdi" 2>&1)
+		tap_eq "commit of a parent of an attached chain is refused" \
+			"$t/b.vdi: cannot commit: a parent of the chain attached as $dev; detach it first" \
+			"$out"
 		"$VDISETUP" detach "$dev"
 	fi
 	if vdi_attach dev "$t/a.vdi"; then
