@@ -147,7 +147,8 @@ int image_claim(const struct image *img, const char *what)
 		return -1;
 	}
 	if (named_by(img, SYS_PARENT_FILES, dev, sizeof(dev))) {
-		errmsg(img->path, "cannot %s: a parent of the chain attached as %s; detach it first",
+		errmsg(img->path,
+		       "cannot %s: a parent of the chain attached as %s; detach it first",
 		       what, dev);
 		return -1;
 	}
