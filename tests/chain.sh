@@ -195,7 +195,9 @@ refused "wrong parent: refused, naming both files" \
 	"l1.vdi: parent .*other.vdi: parent is not the image the child links to" \
 	--parent "$b/other.vdi" "$d/l1.vdi"
 cp "$d/l1.vdi" "$b/alone/"
-refused "missing parent: refused" "l1.vdi: parent image not found" "$b/alone/l1.vdi"
+refused "missing parent: refused" \
+	"alone/l1.vdi: attach failed: differencing image: parent needed \(image type 4\); parent image not found \(UUID" \
+	"$b/alone/l1.vdi"
 "$VDISETUP" create -u "$(uuid "$d/l0.vdi")" "$b/big/l0.vdi" 32M
 refused "parent of another size: refused" \
 	"parent .*big/l0.vdi: parent has a different disk size \(33554432 bytes, the child 16777216\)" \

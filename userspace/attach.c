@@ -233,24 +233,35 @@ static int configure_dev(const char *path, struct vdi_config *cfg)
 	return ret;
 }
 
-/* Is the image open on @fd a differencing image? */
+/*
+ * Is the image open on @fd a differencing image that names a parent? One
+ * that does not is left to the driver to refuse, with its reason.
+ */
 static bool is_child(int fd)
 {
 	struct vdi_disk_header d;
+	struct vdi_header h;
+	u64 size;
 
-	return pread_full(fd, &d, sizeof(d), 0) == sizeof(d) &&
-	       le32_to_cpu(d.image_type) == VDI_TYPE_DIFF;
+	if (fd_size(fd, &size) < 0 || pread_full(fd, &d, sizeof(d), 0) != sizeof(d))
+		return false;
+	vdi_header_decode(&h, &d);
+	return h.image_type == VDI_TYPE_DIFF && !vdi_chain_header_check(&h, size);
 }
 
 /*
  * The parents of @file when it is a child or @o names any: opened
  * read-only in @c, their descriptors in @fds for @cfg. 0, or -1 when the
- * chain is broken or cannot be read (printed).
+ * chain is broken or cannot be read (printed). A child whose parent is
+ * not found at all goes to the driver alone, which refuses it and logs
+ * why; @hint then says what is missing.
  */
 static int attach_chain(const char *file, int fd, struct chain *c,
 			const struct chain_opts *o, __s32 *fds,
-			struct vdi_config *cfg)
+			struct vdi_config *cfg, char *hint, size_t len)
 {
+	size_t skip = strlen(file);
+
 	int ret;
 	u32 i;
 
@@ -260,6 +271,15 @@ static int attach_chain(const char *file, int fd, struct chain *c,
 	if (!o->nparents && !is_child(fd))
 		return 0;
 	ret = chain_open(c, file, o);
+	if (ret > 0 && c->n == 1 && c->err == VDI_ERR_PARENT_MISSING) {
+		/* c->why is "FILE: reason". */
+		if (strncmp(c->why, file, skip) || strncmp(c->why + skip, ": ", 2))
+			skip = 0;
+		else
+			skip += 2;
+		snprintf(hint, len, "; %s", c->why + skip);
+		return 0;
+	}
 	if (ret > 0)
 		fprintf(stderr, "%s\n", c->why);
 	if (ret)
@@ -287,7 +307,7 @@ int cmd_attach(int argc, char **argv)
 		{ "help",	no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char reason[256], dev[PATH_MAX] = "";
+	char reason[512], hint[256] = "", dev[PATH_MAX] = "";
 	struct chain_opts copts = { .writable = 0 };
 	__s32 fds[VDI_MAX_CHAIN];
 	struct vdi_config cfg;
@@ -363,7 +383,8 @@ int cmd_attach(int argc, char **argv)
 		return 1;
 	}
 	cfg.fd = fd;
-	if (attach_chain(file, fd, &chain, &copts, fds, &cfg) < 0) {
+	if (attach_chain(file, fd, &chain, &copts, fds, &cfg, hint,
+			 sizeof(hint)) < 0) {
 		chain_close(&chain);
 		close(fd);
 		return 1;
@@ -391,6 +412,8 @@ int cmd_attach(int argc, char **argv)
 					reason, sizeof(reason));
 		} else if (cfg.reason) {
 			explain_refusal(fd, cfg.reason, reason, sizeof(reason));
+			if (cfg.reason == VDI_ERR_DIFFERENCING)
+				strncat(reason, hint, sizeof(reason) - strlen(reason) - 1);
 		} else {
 			snprintf(reason, sizeof(reason), "%s%s", strerror(err),
 				 err == EINVAL && (cfg.flags & VDI_FLAG_DIRECT_IO) ?
