@@ -273,10 +273,11 @@ static int attach_chain(const char *file, int fd, struct chain *c,
 	ret = chain_open(c, file, o);
 	if (ret > 0 && c->n == 1 && c->err == VDI_ERR_PARENT_MISSING) {
 		/* c->why is "FILE: reason". */
-		if (strncmp(c->why, file, skip) || strncmp(c->why + skip, ": ", 2))
-			skip = 0;
-		else
+		if (strncmp(c->why, file, skip) == 0 &&
+		    strncmp(c->why + skip, ": ", 2) == 0)
 			skip += 2;
+		else
+			skip = 0;
 		snprintf(hint, len, "; %s", c->why + skip);
 		return 0;
 	}
