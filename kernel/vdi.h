@@ -65,6 +65,12 @@
  * @drained: every request of an epoch before this one has ended
  * @io_count: requests in flight of the current and the previous epoch,
  *	indexed by the epoch's parity
+ * @parents: the parents of a differencing image, the nearest first, each
+ *	open read-only (vdi_chain.c); NULL for a base image
+ * @nr_parents: how many
+ * @level: per virtual block whose entry here is VDI_BLOCK_FREE, which
+ *	parent has its data (1 the nearest), or 0 for zeros; computed at
+ *	attach, valid as long as the entry stays free (parents never change)
  */
 struct vdi_image {
 	struct file		*file;
@@ -95,6 +101,9 @@ struct vdi_image {
 	u32			epoch;
 	u32			drained;
 	atomic_t		io_count[2];
+	struct vdi_image	**parents;
+	u32			nr_parents;
+	u8			*level;
 };
 
 /**
@@ -159,8 +168,8 @@ void vdi_dev_del(struct vdi_device *vdev);
 void vdi_dev_put(struct vdi_device *vdev);
 bool vdi_dev_name_taken(struct vdi_device *vdev, int index);
 int vdi_config_check(const struct vdi_config *cfg);
-struct vdi_image *vdi_image_get(int fd, bool read_only, u32 flags,
-				u32 *reason);
+struct file *vdi_backing_fget(int fd);
+struct vdi_image *vdi_image_get(struct vdi_config *cfg, bool read_only);
 int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
 	     bool claim);
 
@@ -172,7 +181,7 @@ bool vdi_dio_works(struct file *file, u32 align);
 
 /* vdi_map.c */
 struct vdi_image *vdi_image_open(struct file *file, bool read_only,
-				 u32 *reason);
+				 bool diff_ok, u32 *reason);
 void vdi_image_free(struct vdi_image *img);
 int vdi_image_flush(struct vdi_image *img);
 int vdi_image_modify(struct vdi_image *img);
@@ -181,9 +190,22 @@ int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
 unsigned int vdi_io_enter(struct vdi_image *img);
 void vdi_io_exit(struct vdi_image *img, unsigned int io_epoch);
 
-int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap);
+int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap,
+		   unsigned int *io_epoch);
 void vdi_image_pack(struct vdi_image *img);
 int vdi_image_grow(struct vdi_image *img, struct request_queue *q, u64 size);
+
+/* vdi_chain.c */
+int vdi_chain_open(struct vdi_image *img, struct vdi_config *cfg);
+void vdi_chain_free(struct vdi_image *img);
+int vdi_chain_read(struct vdi_image *img, u32 blk, u32 entry, u32 off,
+		   struct iov_iter *iter);
+int vdi_chain_fill(struct vdi_image *img, u32 blk, u32 idx, u32 off,
+		   const struct iov_iter *iter);
+int vdi_chain_zero(struct vdi_image *img, u32 blk, u32 entry, u32 off,
+		   u32 len, bool unmap, unsigned int *io_epoch);
+bool vdi_chain_conflict(const struct vdi_image *a,
+			const struct vdi_image *b);
 
 /* Entry of virtual block @blk; no lock needed. */
 static inline u32 vdi_map_get(struct vdi_image *img, u32 blk)

@@ -121,6 +121,33 @@ static ssize_t vdi_block_size_show(struct device *dev,
 	return ret;
 }
 
+/*
+ * The parents' paths, one a line, the nearest first: as many as fit in
+ * the page.
+ */
+static ssize_t vdi_parents_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct vdi_device *vdev = vdi_dev_of(dev);
+	char *tmp = kmalloc(PATH_MAX, GFP_KERNEL);
+	ssize_t ret = 0;
+	char *p;
+	u32 i;
+
+	if (!tmp)
+		return -ENOMEM;
+	mutex_lock(&vdev->lock);
+	for (i = 0; vdev->img && i < vdev->img->nr_parents; i++) {
+		p = file_path(vdev->img->parents[i]->file, tmp, PATH_MAX);
+		if (IS_ERR(p) || ret + strlen(p) + 1 >= PAGE_SIZE)
+			break;
+		ret += sysfs_emit_at(buf, ret, "%s\n", p);
+	}
+	mutex_unlock(&vdev->lock);
+	kfree(tmp);
+	return ret;
+}
+
 /* The effective VDI_FLAG_* bits, as a hexadecimal number. */
 static ssize_t vdi_flags_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
@@ -147,6 +174,8 @@ static struct device_attribute vdi_attr_block_size =
 	__ATTR(block_size, 0444, vdi_block_size_show, NULL);
 static struct device_attribute vdi_attr_flags =
 	__ATTR(flags, 0444, vdi_flags_show, NULL);
+static struct device_attribute vdi_attr_parents =
+	__ATTR(parents, 0444, vdi_parents_show, NULL);
 
 static struct attribute *vdi_attrs[] = {
 	&vdi_attr_backing_file.attr,
@@ -155,6 +184,7 @@ static struct attribute *vdi_attrs[] = {
 	&vdi_attr_zero_blocks.attr,
 	&vdi_attr_block_size.attr,
 	&vdi_attr_flags.attr,
+	&vdi_attr_parents.attr,
 	NULL,
 };
 
@@ -335,6 +365,8 @@ int vdi_config_check(const struct vdi_config *cfg)
 	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
 		if (cfg->reserved[i])
 			return -EINVAL;
+	if (!cfg->nr_parents != !cfg->parent_fds)
+		return -EINVAL;
 	if (cfg->flags & ~VDI_FLAGS_SETTABLE)
 		return -EINVAL;
 	if ((cfg->flags & VDI_FLAG_DIRECT_IO) &&
@@ -411,40 +443,56 @@ static int vdi_dio_select(struct vdi_image *img, u32 flags)
 }
 
 /**
- * vdi_image_get() - open and validate the image behind a descriptor
- * @fd: the caller's descriptor of the backing file
- * @read_only: attach read-only (also when @fd is not open for writing)
- * @flags: VDI_FLAG_* as asked for; direct I/O is chosen here
- * @reason: set when the format code refuses the image
+ * vdi_backing_fget() - the file behind a descriptor, if it can back a device
+ * @fd: the caller's descriptor
  *
- * A regular file or a block device; not one of our own devices, whose
- * I/O would be served by the workqueue waiting for it.
+ * Open for reading; a regular file or a block device, not one of our own
+ * devices, whose I/O would be served by the workqueue waiting for it.
  *
- * Return: the image or an ERR_PTR (-EINVAL also when direct I/O is
- * required and impossible).
+ * Return: a reference to the file, or an ERR_PTR.
  */
-struct vdi_image *vdi_image_get(int fd, bool read_only, u32 flags,
-				u32 *reason)
+struct file *vdi_backing_fget(int fd)
 {
-	struct vdi_image *img;
-	struct file *file, *own;
 	struct inode *inode;
-	int err;
+	struct file *file;
 
 	file = fget(fd);
 	if (!file)
 		return ERR_PTR(-EBADF);
 	inode = file->f_mapping->host;
-	img = ERR_PTR(-EBADF);
-	if (!(file->f_mode & FMODE_READ))
-		goto out;
-	img = ERR_PTR(-EINVAL);
-	if (S_ISBLK(inode->i_mode)) {
-		if (I_BDEV(inode)->bd_disk->fops == &vdi_fops)
-			goto out;
-	} else if (!S_ISREG(inode->i_mode)) {
-		goto out;
+	if (!(file->f_mode & FMODE_READ)) {
+		fput(file);
+		return ERR_PTR(-EBADF);
 	}
+	if (S_ISBLK(inode->i_mode) ?
+	    I_BDEV(inode)->bd_disk->fops == &vdi_fops :
+	    !S_ISREG(inode->i_mode)) {
+		fput(file);
+		return ERR_PTR(-EINVAL);
+	}
+	return file;
+}
+
+/**
+ * vdi_image_get() - open and validate the image behind a descriptor
+ * @cfg: the caller's configuration: the descriptor, its parents'
+ *	descriptors, VDI_FLAG_* as asked for (direct I/O is chosen here);
+ *	cfg->reason and cfg->reason_level are set when the format code
+ *	refuses the image or its chain
+ * @read_only: attach read-only (also when the file is not open for writing)
+ *
+ * Return: the image or an ERR_PTR (-EINVAL also when direct I/O is
+ * required and impossible).
+ */
+struct vdi_image *vdi_image_get(struct vdi_config *cfg, bool read_only)
+{
+	struct vdi_image *img;
+	struct file *file, *own;
+	int err;
+
+	file = vdi_backing_fget(cfg->fd);
+	if (IS_ERR(file))
+		return ERR_CAST(file);
 	if (!(file->f_mode & FMODE_WRITE) || !file->f_op->write_iter)
 		read_only = true;
 
@@ -453,10 +501,13 @@ struct vdi_image *vdi_image_get(int fd, bool read_only, u32 flags,
 		img = ERR_CAST(own);
 		goto out;
 	}
-	img = vdi_image_open(own, read_only, reason);
+	img = vdi_image_open(own, read_only, cfg->nr_parents != 0,
+			     &cfg->reason);
 	if (!IS_ERR(img)) {
 		img->dio_align = vdi_dio_align(own);
-		err = vdi_dio_select(img, flags);
+		err = vdi_chain_open(img, cfg);
+		if (!err)
+			err = vdi_dio_select(img, cfg->flags);
 		if (err) {
 			vdi_image_free(img);
 			img = ERR_PTR(err);
@@ -477,7 +528,8 @@ static int vdi_bound_add(struct vdi_image *img)
 
 	mutex_lock(&vdi_bound_lock);
 	list_for_each_entry(other, &vdi_bound_list, bound_node) {
-		if (other->file->f_mapping->host == inode) {
+		if (other->file->f_mapping->host == inode ||
+		    vdi_chain_conflict(img, other)) {
 			err = -EBUSY;
 			break;
 		}
@@ -697,8 +749,8 @@ static int vdi_configure(struct vdi_device *vdev, bool excl, bool write,
 		return err;
 
 	cfg.reason = 0;
-	img = vdi_image_get(cfg.fd, (cfg.flags & VDI_FLAG_READ_ONLY) || !write,
-			    cfg.flags, &cfg.reason);
+	cfg.reason_level = 0;
+	img = vdi_image_get(&cfg, (cfg.flags & VDI_FLAG_READ_ONLY) || !write);
 	if (IS_ERR(img)) {
 		err = PTR_ERR(img);
 	} else {
@@ -764,6 +816,7 @@ static int vdi_get_info(struct vdi_device *vdev, struct vdi_info __user *argp)
 		info->blocks_in_image = img->h.blocks_in_image;
 		info->blocks_allocated = READ_ONCE(img->allocated);
 		info->blocks_zero = READ_ONCE(img->zero);
+		info->nr_parents = img->nr_parents;
 		vdi_uuid_swap(info->uuid, img->h.uuid_image);
 		p = file_path(img->file, info->backing_file,
 			      sizeof(info->backing_file));

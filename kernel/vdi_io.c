@@ -257,11 +257,11 @@ static int vdi_rw(struct vdi_image *img, struct request *rq,
 		return err;
 	entry = vdi_map_get(img, blk);
 	if (!vdi_entry_allocated(entry)) {
-		/* Free and zero blocks read as zeros without touching the file. */
+		/* Free and zero blocks: zeros, or a parent's data. */
 		if (iov_iter_rw(&iter) == READ) {
-			if (iov_iter_zero(blk_rq_bytes(rq), &iter) !=
-			    blk_rq_bytes(rq))
-				return -EIO;
+			err = vdi_chain_read(img, blk, entry, off, &iter);
+			if (err)
+				return err;
 			goto flush_dcache;
 		}
 		err = vdi_alloc_write(img, blk, off, &iter, &entry,
@@ -319,7 +319,8 @@ static int vdi_handle_rq(struct vdi_device *vdev, struct request *rq,
 	case REQ_OP_WRITE_ZEROES:
 		return vdi_zero_range(img, (u64)blk_rq_pos(rq) << SECTOR_SHIFT,
 				      blk_rq_bytes(rq),
-				      !(rq->cmd_flags & REQ_NOUNMAP));
+				      !(rq->cmd_flags & REQ_NOUNMAP),
+				      &cmd->io_epoch);
 	default:
 		return -EOPNOTSUPP;
 	}

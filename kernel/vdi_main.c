@@ -173,8 +173,8 @@ static int vdi_ctl_attach(struct vdi_config __user *argp)
 		return err;
 
 	cfg.reason = 0;
-	img = vdi_image_get(cfg.fd, cfg.flags & VDI_FLAG_READ_ONLY, cfg.flags,
-			    &cfg.reason);
+	cfg.reason_level = 0;
+	img = vdi_image_get(&cfg, cfg.flags & VDI_FLAG_READ_ONLY);
 	if (IS_ERR(img)) {
 		err = PTR_ERR(img);
 		goto out;

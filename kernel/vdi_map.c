@@ -103,6 +103,7 @@ static void vdi_refuse_msg(struct file *file, enum vdi_error verr,
  * vdi_image_open() - read and validate the image in @file
  * @file: the backing file; the image takes its own reference
  * @read_only: no write will ever be issued to @file
+ * @diff_ok: a differencing image is accepted (its parents are given)
  * @reason: set to the enum vdi_error when the format code refuses the image
  *
  * Everything a bound device needs is allocated here, before any lock is
@@ -113,7 +114,7 @@ static void vdi_refuse_msg(struct file *file, enum vdi_error verr,
  * else the I/O or allocation error.
  */
 struct vdi_image *vdi_image_open(struct file *file, bool read_only,
-				 u32 *reason)
+				 bool diff_ok, u32 *reason)
 {
 	u64 size = i_size_read(file->f_mapping->host);
 	struct vdi_map_stats st = { 0 };
@@ -138,7 +139,8 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 	if (err)
 		goto fail;
 	vdi_header_decode(&img->h, &img->raw);
-	verr = vdi_header_check(&img->h, size);
+	verr = diff_ok ? vdi_chain_header_check(&img->h, size) :
+			 vdi_header_check(&img->h, size);
 	if (verr)
 		goto refuse;
 
@@ -196,6 +198,7 @@ void vdi_image_free(struct vdi_image *img)
 
 	list_for_each_entry_safe(sp, next, &img->spares, node)
 		kfree(sp);
+	vdi_chain_free(img);
 	if (img->file)
 		fput(img->file);
 	kfree(img->buf);
@@ -521,7 +524,8 @@ int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
 	if (!err && size < end)
 		err = vdi_file_truncate(img->file, end);
 	if (!err) {
-		err = vdi_file_rw(img, idx, off, iter);
+		err = vdi_chain_fill(img, blk, idx, off, iter) ?:
+		      vdi_file_rw(img, idx, off, iter);
 		/* Best effort: no leaked block past the data after ENOSPC. */
 		if (err && size < end)
 			vdi_file_truncate(img->file, size);
@@ -659,13 +663,14 @@ static void vdi_free_block(struct vdi_image *img, u32 blk)
  * while this request is in flight, so zeroing it is harmless.
  */
 static int vdi_zero_block(struct vdi_image *img, u32 blk, u32 off, u32 len,
-			  bool unmap)
+			  bool unmap, unsigned int *io_epoch)
 {
 	u32 entry = vdi_map_get(img, blk);
 
-	/* Free and zero blocks read as zeros already. */
+	/* Free and zero blocks read as zeros already, unless a parent has it. */
 	if (!vdi_entry_allocated(entry))
-		return 0;
+		return vdi_chain_zero(img, blk, entry, off, len, unmap,
+				      io_epoch);
 	if (unmap && len == img->h.block_size) {
 		vdi_free_block(img, blk);
 		return 0;
@@ -681,6 +686,7 @@ static int vdi_zero_block(struct vdi_image *img, u32 blk, u32 off, u32 len,
  * @len: bytes
  * @unmap: the space may be given back (discard, and write-zeroes without
  *	REQ_NOUNMAP); else allocated blocks stay allocated
+ * @io_epoch: the request's epoch, as for vdi_alloc_write()
  *
  * Per block: free and zero blocks stay as they are, nothing is allocated
  * for them. With @unmap a whole allocated block is freed and part of one
@@ -689,7 +695,8 @@ static int vdi_zero_block(struct vdi_image *img, u32 blk, u32 off, u32 len,
  *
  * Return: 0 or a negative errno.
  */
-int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap)
+int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap,
+		   unsigned int *io_epoch)
 {
 	const u32 bmask = img->h.block_size - 1;
 	int err = 0;
@@ -702,7 +709,7 @@ int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap)
 		if (blk >= img->h.blocks_in_image)
 			return -EIO;
 		n = min_t(u64, len, img->h.block_size - off);
-		err = vdi_zero_block(img, blk, off, n, unmap);
+		err = vdi_zero_block(img, blk, off, n, unmap, io_epoch);
 		pos += n;
 		len -= n;
 	}
@@ -836,6 +843,9 @@ static int vdi_grow_header(const struct vdi_image *img, u64 size,
 		return -EROFS;
 	/* A static image has every block preallocated, in place. */
 	if (h->image_type == VDI_TYPE_FIXED)
+		return -EOPNOTSUPP;
+	/* A differencing image has its parents' size. */
+	if (img->nr_parents)
 		return -EOPNOTSUPP;
 	if (size % VDI_SECTOR_SIZE || size < vdi_virtual_size(h))
 		return -EINVAL;

@@ -9,7 +9,9 @@
 # between marks (replay_lib.sh): each must mount, pass vdisetup check and
 # attach, and read back every write acknowledged before the mark.
 #   CR_ROUNDS (default 4) flushes, CR_WRITES (6) writes per round,
-#   CR_SAMPLES (1) replay points between consecutive marks.
+#   CR_SAMPLES (1) replay points between consecutive marks; CR_CHAIN=1
+#   makes the image a differencing child of a parent with data
+#   (crash_replay_chain.sh), so that first writes copy blocks up.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 . "$(dirname "$(realpath "$0")")/replay_lib.sh"
@@ -49,7 +51,7 @@ workload()
 
 tap_plan
 dmesg_start=$(dmesg | wc -l)
-if ! rp_setup 16M; then
+if ! rp_setup 16M ${CR_CHAIN:+rp_chain}; then
 	tap_fail "ext4 on dm-log-writes with an image" "setup failed"
 	tap_done
 fi

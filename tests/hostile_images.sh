@@ -67,9 +67,9 @@ while IFS=$'\t' read -r name size reason; do
 	"$VDISETUP" attach "$img" > "$scratch/out" 2> "$scratch/err" || rc=$?
 	tap_eq "$name: attach exits 1" 1 "$rc"
 	want="$img: attach failed: $reason"
-	# A well-formed child: vdisetup adds what to do until chains attach.
+	# A well-formed child: vdisetup adds that its parent is not found.
 	[ "$name" != diff_with_parent ] ||
-		want+="; the driver cannot attach chains yet: 'vdisetup convert' flattens one into a single image"
+		want+="; parent image not found (UUID cdcdcdcd-cdcd-cdcd-cdcd-cdcdcdcdcdcd, not among the *.vdi files beside it or one directory up; name it with --parent)"
 	tap_eq "$name: vdisetup's reason" "$want" "$(< "$scratch/err")"
 	[ ! -s "$scratch/out" ] || echo "# $name: unexpected output: $(< "$scratch/out")"
 	tap_eq "$name: no device bound" "" "$(bound_to "$img")"

@@ -7,7 +7,10 @@
  * unbound device; VDI_CTL_ADD, VDI_CTL_REMOVE and VDI_CONFIGURE;
  * VDI_RESIZE growing in place and refusing to shrink, to move the map or
  * to write a read-only image; and EPERM for a caller without
- * CAP_SYS_ADMIN. struct vdi_info keeps its size as fields are added.
+ * CAP_SYS_ADMIN; the parents of a differencing image (VDI_FLAG_FORCE,
+ * reason_level, nr_parents in VDI_GET_INFO, a writable parent busy).
+ * struct vdi_config and struct vdi_info keep their size and one layout
+ * for 32- and 64-bit callers as fields are added.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,12 @@
 /* Fields come out of the reserved words: the size and the path stay. */
 _Static_assert(sizeof(struct vdi_info) == 128 + VDI_PATH_MAX, "vdi_info size");
 _Static_assert(offsetof(struct vdi_info, blocks_zero) == 64, "blocks_zero");
+_Static_assert(offsetof(struct vdi_info, nr_parents) == 68, "nr_parents");
+_Static_assert(sizeof(struct vdi_config) == 64, "vdi_config size");
+_Static_assert(offsetof(struct vdi_config, parent_fds) == 16, "parent_fds");
+_Static_assert(offsetof(struct vdi_config, nr_parents) == 24, "nr_parents");
+_Static_assert(offsetof(struct vdi_config, reason_level) == 28, "level");
+_Static_assert(offsetof(struct vdi_config, reserved) == 32, "reserved");
 
 FIXTURE(abi) {
 	char dir[64];
@@ -168,10 +177,21 @@ TEST_F(abi, bad_config)
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.fd = fd;
-	cfg.reserved[5] = 1;
+	cfg.reserved[3] = 1;
 	EXPECT_EQ(-1, ioctl(self->ctl, VDI_CTL_ATTACH, &cfg));
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(0U, cfg.reason);
+
+	/* A parent count without the array, and an array without a count. */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.fd = fd;
+	cfg.nr_parents = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, VDI_CTL_ATTACH, &cfg));
+	EXPECT_EQ(EINVAL, errno);
+	cfg.nr_parents = 0;
+	cfg.parent_fds = (uintptr_t)&fd;
+	EXPECT_EQ(-1, ioctl(self->ctl, VDI_CTL_ATTACH, &cfg));
+	EXPECT_EQ(EINVAL, errno);
 
 	EXPECT_EQ(-1, ctl_attach(self->ctl, fd, 1U << 31, &cfg));
 	EXPECT_EQ(EINVAL, errno);
@@ -451,3 +471,106 @@ TEST_F(abi, unprivileged)
 }
 
 TEST_HARNESS_MAIN
+
+/* VDI_CTL_ATTACH of @fd with @n parents @fds and @flags. */
+static int ctl_attach_chain(int ctl, int fd, const __s32 *fds, u32 n,
+			    u32 flags, struct vdi_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->fd = fd;
+	cfg->flags = flags;
+	cfg->parent_fds = (uintptr_t)fds;
+	cfg->nr_parents = n;
+	return ioctl(ctl, VDI_CTL_ATTACH, cfg);
+}
+
+/*
+ * A child of base.vdi: refused alone, attached with its parent (counted
+ * in VDI_GET_INFO), the parent then busy for a writable attach; refused
+ * with the wrong parent (reason_level 1), too many parents, a bad
+ * descriptor; a modified parent only with VDI_FLAG_FORCE.
+ */
+TEST_F(abi, chain)
+{
+	char base[128], child[128], other[128];
+	struct vdi_info *info;
+	struct vdi_config cfg;
+	__s32 fds[VDI_MAX_CHAIN];
+	int cfd, pfd, ofd, bfd, ret;
+	unsigned int i;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	info = calloc(1, sizeof(*info));
+	ASSERT_NE(NULL, info);
+	make_image(_metadata, self, base, "base.vdi");
+	make_image(_metadata, self, other, "other.vdi");
+	sprintf(child, "%s/child.vdi", self->dir);
+	ASSERT_EQ(0, run("'%s/build/vdisetup' create --parent '%s' '%s'",
+			 vdi_top(), base, child));
+	cfd = open(child, O_RDWR | O_CLOEXEC);
+	pfd = open(base, O_RDONLY | O_CLOEXEC);
+	ofd = open(other, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, cfd);
+	ASSERT_LE(0, pfd);
+	ASSERT_LE(0, ofd);
+
+	EXPECT_EQ(-1, ctl_attach(self->ctl, cfd, 0, &cfg));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ((u32)VDI_ERR_DIFFERENCING, cfg.reason);
+
+	EXPECT_EQ(-1, ctl_attach_chain(self->ctl, cfd, &ofd, 1, 0, &cfg));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ((u32)VDI_ERR_LINK_UUID, cfg.reason);
+	EXPECT_EQ(1U, cfg.reason_level);
+
+	fds[0] = -1;
+	EXPECT_EQ(-1, ctl_attach_chain(self->ctl, cfd, fds, 1, 0, &cfg));
+	EXPECT_EQ(EBADF, errno);
+
+	for (i = 0; i < VDI_MAX_CHAIN; i++)
+		fds[i] = pfd;
+	EXPECT_EQ(-1, ctl_attach_chain(self->ctl, cfd, fds, VDI_MAX_CHAIN, 0,
+				       &cfg));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ((u32)VDI_ERR_CHAIN_DEPTH, cfg.reason);
+
+	/* The parent twice: a base image has no parent. */
+	EXPECT_EQ(-1, ctl_attach_chain(self->ctl, cfd, fds, 2, 0, &cfg));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ((u32)VDI_ERR_LINK_NOT_DIFF, cfg.reason);
+	EXPECT_EQ(2U, cfg.reason_level);
+
+	ret = ctl_attach_chain(self->ctl, cfd, &pfd, 1, 0, &cfg);
+	ASSERT_LE(0, ret) {
+		TH_LOG("chain attach: %s (reason %u)", strerror(errno),
+		       cfg.reason);
+	}
+	ASSERT_EQ(0, dev_ioctl(ret, VDI_GET_INFO, info));
+	EXPECT_EQ(1U, info->nr_parents);
+	EXPECT_EQ(0U, info->flags & VDI_FLAG_READ_ONLY);
+	/* The parent is in use: not writable elsewhere, read-only is fine. */
+	bfd = open(base, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, bfd);
+	EXPECT_EQ(-1, ctl_attach(self->ctl, bfd, 0, &cfg));
+	EXPECT_EQ(EBUSY, errno);
+	close(bfd);
+	EXPECT_EQ(0, dev_ioctl(ret, VDI_DETACH, NULL));
+
+	/* The parent changes: refused, accepted with VDI_FLAG_FORCE. */
+	poke32(_metadata, base, 0x188 + 16, 0x12345678);
+	EXPECT_EQ(-1, ctl_attach_chain(self->ctl, cfd, &pfd, 1, 0, &cfg));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ((u32)VDI_ERR_LINK_MODIFIED, cfg.reason);
+	EXPECT_EQ(1U, cfg.reason_level);
+	ret = ctl_attach_chain(self->ctl, cfd, &pfd, 1, VDI_FLAG_FORCE, &cfg);
+	EXPECT_LE(0, ret) {
+		TH_LOG("forced: %s (reason %u)", strerror(errno), cfg.reason);
+	}
+	if (ret >= 0)
+		EXPECT_EQ(0, dev_ioctl(ret, VDI_DETACH, NULL));
+	close(ofd);
+	close(pfd);
+	close(cfd);
+	free(info);
+}

@@ -2,8 +2,10 @@
 # Crash consistency by replay, for any workload on a vdi device; source it
 # after tap.sh and vdi_lib.sh (vdi_setup ... dmsetup losetup mkfs.ext4 numfmt).
 #
-#   rp_setup IMAGE_SIZE      ext4 on dm-log-writes (loop devices over files
-#                            in the scratch directory) holding a fresh image
+#   rp_setup IMAGE_SIZE [PREPARE]
+#                            ext4 on dm-log-writes (loop devices over files
+#                            in the scratch directory) holding a fresh image;
+#                            PREPARE (e.g. rp_chain) may change it first
 #   rp_run WORKLOAD          attach it as $rp_dev, run the shell function
 #                            WORKLOAD, detach, stop the log
 #   rp_verify [SAMPLES]      replay the log to every mark and to SAMPLES
@@ -62,7 +64,8 @@ rp_setup()
 		"$scratch/rp-base" || return 1
 	mkdir -p "$scratch/mnt" "$scratch/rmnt"
 	mount -o loop "$scratch/rp-base" "$scratch/mnt" &&
-		"$VDISETUP" create "$rp_img" "$1" && umount "$scratch/mnt" &&
+		"$VDISETUP" create "$rp_img" "$1" && ${2:-true} &&
+		umount "$scratch/mnt" &&
 		cp "$scratch/rp-base" "$scratch/rp-start" || return 1
 	data=$(rp_loop "$scratch/rp-base") && log=$(rp_loop "$scratch/rp-log") ||
 		return 1
@@ -71,6 +74,23 @@ rp_setup()
 		mount "/dev/mapper/$rp_dm" "$scratch/mnt" || return 1
 	: > "$scratch/rp-journal"
 	mkdir -p "$scratch/rp-data"
+}
+
+# rp_chain: for rp_setup, make the image a differencing child of a parent
+# that has data in every other block (random bytes): the device starts
+# out reading as the parent ($scratch/rp-initial, where rp_verify starts),
+# and the first write to such a block copies it up.
+rp_chain()
+{
+	local dev b parent=$scratch/mnt/parent.vdi
+	mv "$rp_img" "$parent" && dev=$("$VDISETUP" attach --show "$parent") ||
+		return 1
+	for b in $(seq 0 2 $((rp_size / MiB - 1))); do
+		head -c $MiB /dev/urandom | write_at "$dev" $((b * MiB)) /dev/stdin direct
+	done
+	read_at "$dev" 0 "$rp_size" > "$scratch/rp-initial"
+	"$VDISETUP" detach "$dev" &&
+		"$VDISETUP" create --parent "$parent" "$rp_img"
 }
 
 # rp_mark OP ARGS...: a mark in the log and a line in the journal.
@@ -156,7 +176,12 @@ rp_verify()
 	rp_failed_mount=0 rp_failed_check=0 rp_failed_attach=0 rp_failed_data=0
 	cp "$scratch/rp-start" "$scratch/rp-replay"
 	rp_at=0
-	truncate -s "$rp_size" "$durable" "$latest"
+	if [ -f "$scratch/rp-initial" ]; then
+		cp "$scratch/rp-initial" "$durable"
+		cp "$scratch/rp-initial" "$latest"
+	else
+		truncate -s "$rp_size" "$durable" "$latest"
+	fi
 	if ! "$rp_tool" "$scratch/rp-log" list > "$scratch/rp-entries"; then
 		tap_fail "the log reads" "log_replay list failed"
 		return 1

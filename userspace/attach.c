@@ -6,7 +6,9 @@
  * one VDI_CTL_ATTACH call on /dev/vdi-control, which binds it to a free
  * device (making one if needed) and returns the index: there is no window
  * between "find a free device" and "bind it" for another process to take
- * the device, which losetup -f has to retry around.
+ * the device, which losetup -f has to retry around. A differencing image
+ * goes with its parents (found as "vdisetup info" finds them, or given
+ * with --parent), open read-only, their descriptors in the same call.
  *
  * list reads sysfs only (/sys/block/vdiN/vdi/...), so it needs no privilege.
  */
@@ -192,9 +194,15 @@ static void attach_usage(FILE *out)
 		"                  where the file allows it, on (also without a value)\n"
 		"                  or fail, off for buffered I/O\n"
 		"     --autoclear  detach automatically when the device is last closed\n"
+		"     --parent PARENT\n"
+		"                  the parent of a differencing FILE (again for its\n"
+		"                  parent, and so on); by default found by UUID among the\n"
+		"                  *.vdi files beside FILE and one directory up\n"
+		"     --force      accept a parent changed since its child was made\n"
 		" -h, --help       display this help\n"
 		"\nLike losetup, a FILE that cannot be opened for writing (read-only\n"
-		"file system, no write permission) is attached read-only.\n");
+		"file system, no write permission) is attached read-only. The parents of\n"
+		"a differencing image are only read; writes go to FILE.\n");
 }
 
 /*
@@ -225,9 +233,69 @@ static int configure_dev(const char *path, struct vdi_config *cfg)
 	return ret;
 }
 
+/*
+ * Is the image open on @fd a differencing image that names a parent? One
+ * that does not is left to the driver to refuse, with its reason.
+ */
+static bool is_child(int fd)
+{
+	struct vdi_disk_header d;
+	struct vdi_header h;
+	u64 size;
+
+	if (fd_size(fd, &size) < 0 || pread_full(fd, &d, sizeof(d), 0) != sizeof(d))
+		return false;
+	vdi_header_decode(&h, &d);
+	return h.image_type == VDI_TYPE_DIFF && !vdi_chain_header_check(&h, size);
+}
+
+/*
+ * The parents of @file when it is a child or @o names any: opened
+ * read-only in @c, their descriptors in @fds for @cfg. 0, or -1 when the
+ * chain is broken or cannot be read (printed). A child whose parent is
+ * not found at all goes to the driver alone, which refuses it and logs
+ * why; @hint then says what is missing.
+ */
+static int attach_chain(const char *file, int fd, struct chain *c,
+			const struct chain_opts *o, __s32 *fds,
+			struct vdi_config *cfg, char *hint, size_t len)
+{
+	size_t skip = strlen(file);
+
+	int ret;
+	u32 i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i <= VDI_MAX_CHAIN; i++)
+		c->img[i].fd = -1;
+	if (!o->nparents && !is_child(fd))
+		return 0;
+	ret = chain_open(c, file, o);
+	if (ret > 0 && c->n == 1 && c->err == VDI_ERR_PARENT_MISSING) {
+		/* c->why is "FILE: reason". */
+		if (strncmp(c->why, file, skip) == 0 &&
+		    strncmp(c->why + skip, ": ", 2) == 0)
+			skip += 2;
+		else
+			skip = 0;
+		snprintf(hint, len, "; %s", c->why + skip);
+		return 0;
+	}
+	if (ret > 0)
+		fprintf(stderr, "%s\n", c->why);
+	if (ret)
+		return -1;
+	for (i = 1; i < c->n; i++)
+		fds[i - 1] = c->img[i].fd;
+	cfg->nr_parents = c->n - 1;
+	cfg->parent_fds = c->n > 1 ? (uintptr_t)fds : 0;
+	return 0;
+}
+
 int cmd_attach(int argc, char **argv)
 {
-	enum { OPT_SHOW = 256, OPT_DIRECT_IO, OPT_AUTOCLEAR };
+	enum { OPT_SHOW = 256, OPT_DIRECT_IO, OPT_AUTOCLEAR, OPT_PARENT,
+	       OPT_FORCE };
 	static const struct option opts[] = {
 		{ "find",	no_argument, NULL, 'f' },
 		{ "show",	no_argument, NULL, OPT_SHOW },
@@ -235,12 +303,17 @@ int cmd_attach(int argc, char **argv)
 		{ "partscan",	no_argument, NULL, 'P' },
 		{ "direct-io",	optional_argument, NULL, OPT_DIRECT_IO },
 		{ "autoclear",	no_argument, NULL, OPT_AUTOCLEAR },
+		{ "parent",	required_argument, NULL, OPT_PARENT },
+		{ "force",	no_argument, NULL, OPT_FORCE },
 		{ "help",	no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char reason[256], dev[PATH_MAX] = "";
+	char reason[512], hint[256] = "", dev[PATH_MAX] = "";
+	struct chain_opts copts = { .writable = 0 };
+	__s32 fds[VDI_MAX_CHAIN];
 	struct vdi_config cfg;
-	const char *file;
+	struct chain chain;
+	const char *file, *bad;
 	bool show = false;
 	int c, fd, ctl, ret, err;
 
@@ -275,6 +348,14 @@ int cmd_attach(int argc, char **argv)
 		case OPT_AUTOCLEAR:
 			cfg.flags |= VDI_FLAG_AUTOCLEAR;
 			break;
+		case OPT_PARENT:
+			if (chain_add_parent(&copts, optarg) < 0)
+				return 1;
+			break;
+		case OPT_FORCE:
+			copts.force = true;
+			cfg.flags |= VDI_FLAG_FORCE;
+			break;
 		case 'h':
 			attach_usage(stdout);
 			return 0;
@@ -303,6 +384,12 @@ int cmd_attach(int argc, char **argv)
 		return 1;
 	}
 	cfg.fd = fd;
+	if (attach_chain(file, fd, &chain, &copts, fds, &cfg, hint,
+			 sizeof(hint)) < 0) {
+		chain_close(&chain);
+		close(fd);
+		return 1;
+	}
 
 	if (dev[0]) {
 		ret = configure_dev(dev, &cfg);
@@ -317,20 +404,28 @@ int cmd_attach(int argc, char **argv)
 		err = errno;
 		close(ctl);
 	}
+	bad = file;
 	if (ret < 0) {
-		if (cfg.reason) {
+		if (cfg.reason && cfg.reason_level && cfg.reason_level < chain.n) {
+			/* A parent, or a link the chain had when checked. */
+			bad = chain.img[cfg.reason_level].path;
+			explain_refusal(chain.img[cfg.reason_level].fd, cfg.reason,
+					reason, sizeof(reason));
+		} else if (cfg.reason) {
 			explain_refusal(fd, cfg.reason, reason, sizeof(reason));
 			if (cfg.reason == VDI_ERR_DIFFERENCING)
-				chain_attach_hint(fd, reason, sizeof(reason));
+				strncat(reason, hint, sizeof(reason) - strlen(reason) - 1);
 		} else {
 			snprintf(reason, sizeof(reason), "%s%s", strerror(err),
 				 err == EINVAL && (cfg.flags & VDI_FLAG_DIRECT_IO) ?
 				 " (no direct I/O on this file; the kernel log says why)" : "");
 		}
-		errmsg(file, "attach failed: %s", reason);
+		errmsg(bad, "attach failed: %s", reason);
+		chain_close(&chain);
 		close(fd);
 		return 1;
 	}
+	chain_close(&chain);
 	close(fd);
 	if (!dev[0])
 		snprintf(dev, sizeof(dev), "/dev/vdi%u", cfg.index);

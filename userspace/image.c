@@ -13,6 +13,7 @@
 
 #define IMAGE_MIN_SIZE		MiB	/* VirtualBox refuses smaller disks */
 #define SYS_BACKING_FILES	"/sys/block/vdi*/vdi/backing_file"
+#define SYS_PARENT_FILES	"/sys/block/vdi*/vdi/parents"
 #define SYS_BLOCK		"/sys/block/"
 
 /* A VDI may live on a partition or a logical volume as well as in a file. */
@@ -85,40 +86,42 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-/* The first line of @path, without its newline: 0, or -1. */
-static int read_line(const char *path, char *buf, size_t len)
+/* Does the sysfs attribute @path name the file @self on one of its lines? */
+static bool names_file(const char *path, const struct stat *self)
 {
 	FILE *f = fopen(path, "re");
-	int ret = -1;
+	char line[PATH_MAX];
+	bool found = false;
+	struct stat st;
 
 	if (!f)
-		return -1;
-	if (fgets(buf, len, f)) {
-		buf[strcspn(buf, "\n")] = '\0';
-		ret = 0;
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		found = !stat(line, &st) && same_file(self, &st);
 	}
 	fclose(f);
-	return ret;
+	return found;
 }
 
 /*
- * sysfs names each device's backing file by path; comparing the files
- * themselves finds the image by any of its names.
+ * The device whose sysfs attribute (@pattern) names @img, in @dev: sysfs
+ * names files by path; comparing the files themselves finds the image by
+ * any of its names.
  */
-int image_attached_as(const struct image *img, char *dev, size_t len)
+static int named_by(const struct image *img, const char *pattern, char *dev,
+		    size_t len)
 {
-	char file[PATH_MAX];
-	struct stat self, st;
+	struct stat self;
 	const char *name;
 	glob_t g;
 	size_t i;
 	int ret = 0;
 
-	if (fstat(img->fd, &self) < 0 || glob(SYS_BACKING_FILES, 0, NULL, &g))
+	if (fstat(img->fd, &self) < 0 || glob(pattern, 0, NULL, &g))
 		return 0;
 	for (i = 0; i < g.gl_pathc && !ret; i++) {
-		if (read_line(g.gl_pathv[i], file, sizeof(file)) < 0 ||
-		    stat(file, &st) < 0 || !same_file(&self, &st))
+		if (!names_file(g.gl_pathv[i], &self))
 			continue;
 		name = g.gl_pathv[i] + strlen(SYS_BLOCK);
 		snprintf(dev, len, "/dev/%.*s", (int)strcspn(name, "/"), name);
@@ -128,6 +131,11 @@ int image_attached_as(const struct image *img, char *dev, size_t len)
 	return ret;
 }
 
+int image_attached_as(const struct image *img, char *dev, size_t len)
+{
+	return named_by(img, SYS_BACKING_FILES, dev, len);
+}
+
 int image_claim(const struct image *img, const char *what)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
@@ -135,6 +143,12 @@ int image_claim(const struct image *img, const char *what)
 
 	if (image_attached_as(img, dev, sizeof(dev))) {
 		errmsg(img->path, "cannot %s: attached as %s; detach it first",
+		       what, dev);
+		return -1;
+	}
+	if (named_by(img, SYS_PARENT_FILES, dev, sizeof(dev))) {
+		errmsg(img->path,
+		       "cannot %s: a parent of the chain attached as %s; detach it first",
 		       what, dev);
 		return -1;
 	}

@@ -28,9 +28,15 @@
  */
 #define VDI_FLAG_DIRECT_IO	0x8U
 #define VDI_FLAG_DIRECT_IO_AUTO	0x10U
+/*
+ * A differencing image whose parent was written to since the child was
+ * made (its modification UUID is not the one the child names): attach it
+ * all the same. The parents stay read-only.
+ */
+#define VDI_FLAG_FORCE		0x20U
 #define VDI_FLAGS_SETTABLE	(VDI_FLAG_READ_ONLY | VDI_FLAG_PARTSCAN | \
 				 VDI_FLAG_AUTOCLEAR | VDI_FLAG_DIRECT_IO | \
-				 VDI_FLAG_DIRECT_IO_AUTO)
+				 VDI_FLAG_DIRECT_IO_AUTO | VDI_FLAG_FORCE)
 
 /* Device states reported by VDI_GET_INFO. */
 #define VDI_STATE_UNBOUND	0
@@ -39,12 +45,23 @@
 
 #define VDI_PATH_MAX		4096
 
+/*
+ * The parents of a differencing image (type 4): @parent_fds points to
+ * @nr_parents descriptors (__s32), the nearest parent first, each open for
+ * reading; the kernel takes read-only references of its own. Without
+ * parents both are zero. At most VDI_MAX_CHAIN - 1 (31) parents. When an
+ * image or a link is refused, @reason_level says which image the reason
+ * is about: 0 the top image (fd), i its i-th parent.
+ */
 struct vdi_config {
 	__s32	fd;		/* in: backing file, opened by the caller */
 	__u32	flags;		/* in: VDI_FLAG_* */
 	__u32	index;		/* out: device number (VDI_CTL_ATTACH) */
 	__u32	reason;		/* out: why the image was refused (format code) */
-	__u64	reserved[6];	/* must be zero */
+	__u64	parent_fds;	/* in: user pointer to __s32[nr_parents] */
+	__u32	nr_parents;	/* in */
+	__u32	reason_level;	/* out: the image @reason is about */
+	__u64	reserved[4];	/* must be zero */
 };
 
 struct vdi_info {
@@ -59,7 +76,7 @@ struct vdi_info {
 	__u64	backing_dev;	/* st_dev of the backing file */
 	__u64	backing_inode;
 	__u32	blocks_zero;	/* entries marked zero (discarded) */
-	__u32	reserved32;
+	__u32	nr_parents;	/* parents the image is read through */
 	__u64	reserved[7];
 	char	backing_file[VDI_PATH_MAX];
 };
