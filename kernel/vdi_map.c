@@ -414,7 +414,8 @@ static void vdi_flush_done(struct vdi_image *img, u64 seq, int err)
  * the caller must wait (-EAGAIN) for requests that may use them.
  *
  * Return: 0 with *@slot, and *@spare when it is a freed block (to free or
- * give back); -EAGAIN; -ENOSPC when every block index is in use.
+ * give back); -EAGAIN; -ENOSPC when every block index is in use; or the
+ * error of the flush that would have made freed blocks reusable.
  */
 static int vdi_take_slot(struct vdi_image *img, u32 *slot,
 			 struct vdi_spare **spare)
@@ -444,14 +445,14 @@ static int vdi_take_slot(struct vdi_image *img, u32 *slot,
 			err = vfs_fsync(img->file, 0);
 		vdi_flush_done(img, seq, err);
 		if (err)
-			return -ENOSPC;
+			return err;
 	}
 	return -EAGAIN;
 }
 
 /*
  * Takes map_lock for allocating @blk. Return: 1 with *@entry when @blk is
- * allocated meanwhile; 0 with a data block (vdi_take_slot()); or -ENOSPC.
+ * allocated meanwhile; 0 with a data block; or vdi_take_slot()'s error.
  * Either way map_lock is held.
  */
 static int vdi_lock_slot(struct vdi_image *img, u32 blk, u32 *entry,
