@@ -120,9 +120,9 @@ static inline struct gendisk *vdi_alloc_disk(struct blk_mq_tag_set *set,
 }
 
 /*
- * Requests never cross a VDI block: at most one block, split at its end.
- * Discard and write-zeroes up to @zero_sectors (0: not supported), in
- * units of @granularity bytes.
+ * Requests of up to @sectors, which may cross VDI blocks. Discard and
+ * write-zeroes up to @zero_sectors (0: not supported), in units of
+ * @granularity bytes.
  */
 static inline int vdi_set_limits(struct request_queue *q,
 				 unsigned int sectors, unsigned int granularity,
@@ -131,7 +131,6 @@ static inline int vdi_set_limits(struct request_queue *q,
 	struct queue_limits lim = queue_limits_start_update(q);
 
 	lim.max_hw_sectors = sectors;
-	lim.chunk_sectors = sectors;
 	lim.discard_granularity = granularity;
 	lim.max_hw_discard_sectors = zero_sectors;
 	lim.max_write_zeroes_sectors = zero_sectors;
@@ -153,7 +152,6 @@ static inline int vdi_set_limits(struct request_queue *q,
 				 unsigned int zero_sectors)
 {
 	blk_queue_max_hw_sectors(q, sectors);
-	blk_queue_chunk_sectors(q, sectors);
 	q->limits.discard_granularity = granularity;
 	blk_queue_max_discard_sectors(q, zero_sectors);
 	blk_queue_max_write_zeroes_sectors(q, zero_sectors);

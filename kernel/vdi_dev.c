@@ -565,6 +565,12 @@ static void vdi_rescan(struct vdi_device *vdev)
 		pr_warn("%s: partition scan failed: %d\n", disk->disk_name, err);
 }
 
+/*
+ * A read or write: as large as the block layer makes them by default
+ * (BLK_DEF_MAX_SECTORS, 1.25 MiB), with room to raise max_sectors_kb. A
+ * request may cross VDI blocks: one file range when they are contiguous.
+ */
+#define VDI_MAX_IO_SECTORS	(SZ_4M >> SECTOR_SHIFT)
 /* A discard or write-zeroes request: many blocks at any block size. */
 #define VDI_MAX_ZERO_SECTORS	(SZ_1G >> SECTOR_SHIFT)
 
@@ -611,7 +617,7 @@ int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
 	if (err)
 		goto out_unlock;
 	/* Unbound, capacity 0: no request to wait for, no freeze needed. */
-	err = vdi_set_limits(disk->queue, img->h.block_size >> SECTOR_SHIFT,
+	err = vdi_set_limits(disk->queue, VDI_MAX_IO_SECTORS,
 			     vdi_discard_granularity(img),
 			     img->read_only ? 0 : VDI_MAX_ZERO_SECTORS);
 	if (err) {

@@ -2,13 +2,15 @@
 /*
  * vdi: the I/O path. blk-mq hands each request to vdi_queue_rq(), which
  * only queues it to the device's workqueue: the backing file's I/O may
- * submit bios of its own and must not run in the submitter's context. A
- * read or write lies inside one VDI block (the queue's chunk_sectors); the
- * worker looks the block up in the map and reads zeros, allocates the
- * block, or reads or writes the file in place. In place with direct I/O
- * in effect and the request aligned for it, the worker only submits an
- * asynchronous kiocb and moves on, so that many requests are in flight at
- * once, as loop's direct I/O mode does; everything else is synchronous.
+ * submit bios of its own and must not run in the submitter's context.
+ * The worker looks the request's blocks up in the map. When they are all
+ * allocated and follow each other in the file (a request may span two or
+ * three), it reads or writes that one file range in place, with direct
+ * I/O in effect and the request aligned for it as an asynchronous kiocb:
+ * the worker only submits it and moves on, so that many requests are in
+ * flight at once, as loop's direct I/O mode does. Everything else goes
+ * block by block and waits: zeros or a parent's data for blocks the image
+ * lacks, a first write that allocates, or I/O in place.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -232,56 +234,94 @@ static int vdi_rq_iter(struct request *rq, struct vdi_cmd *cmd,
 }
 
 /*
- * Reads or writes @rq, which lies inside one VDI block. Return: 0 or a
- * negative errno, or -EIOCBQUEUED when vdi_file_aio() took the request.
+ * Reads or writes the part of a request in virtual block @blk, waiting:
+ * from a parent or zeros, by a first write, or in place.
+ */
+static int vdi_rw_block(struct vdi_image *img, u32 blk, u32 off,
+			struct iov_iter *iter, unsigned int *io_epoch)
+{
+	u32 entry = vdi_map_get(img, blk);
+	int err;
+
+	if (!vdi_entry_allocated(entry)) {
+		if (iov_iter_rw(iter) == READ)
+			return vdi_chain_read(img, blk, entry, off, iter);
+		err = vdi_alloc_write(img, blk, off, iter, &entry, io_epoch);
+		if (err <= 0)
+			return err;
+	}
+	return vdi_file_rw(img, entry, off, iter);
+}
+
+/*
+ * The data block of @blk when it and the next ones up to @last are all
+ * allocated and lie one after the other in the file, as blocks written in
+ * order do: then the range is one file range. Else VDI_BLOCK_FREE.
+ */
+static u32 vdi_map_run(struct vdi_image *img, u32 blk, u32 last)
+{
+	u32 entry = vdi_map_get(img, blk);
+	u32 i;
+
+	if (!vdi_entry_allocated(entry))
+		return VDI_BLOCK_FREE;
+	for (i = 1; i <= last - blk; i++)
+		if (vdi_map_get(img, blk + i) != entry + i)
+			return VDI_BLOCK_FREE;
+	return entry;
+}
+
+/*
+ * Reads or writes @rq. Return: 0 or a negative errno, or -EIOCBQUEUED
+ * when vdi_file_aio() took the request.
  */
 static int vdi_rw(struct vdi_image *img, struct request *rq,
 		  struct vdi_cmd *cmd)
 {
 	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
+	u32 len = blk_rq_bytes(rq);
 	u64 blk = pos >> img->block_shift;
+	u64 last = (pos + len - 1) >> img->block_shift;
 	u32 off = pos & (img->h.block_size - 1);
 	struct req_iterator rq_iter;
-	struct iov_iter iter;
+	struct iov_iter iter, piece;
 	struct bio_vec bv;
 	loff_t fpos;
-	u32 entry;
+	u32 entry, n;
 	int err;
 
-	/* chunk_sectors keeps reads and writes inside a block; never trust. */
-	if (blk >= img->h.blocks_in_image ||
-	    off + blk_rq_bytes(rq) > img->h.block_size)
+	/* The block layer keeps requests inside the disk; never trust. */
+	if (!len || last >= img->h.blocks_in_image)
 		return -EIO;
 	err = vdi_rq_iter(rq, cmd, &iter);
 	if (err)
 		return err;
-	entry = vdi_map_get(img, blk);
-	if (!vdi_entry_allocated(entry)) {
-		/* Free and zero blocks: zeros, or a parent's data. */
-		if (iov_iter_rw(&iter) == READ) {
-			err = vdi_chain_read(img, blk, entry, off, &iter);
-			if (err)
-				return err;
-			goto flush_dcache;
-		}
-		err = vdi_alloc_write(img, blk, off, &iter, &entry,
-				      &cmd->io_epoch);
-		if (err <= 0)
+	/* Allocated and contiguous in the file: one kiocb, no lock. */
+	entry = vdi_map_run(img, blk, last);
+	if (vdi_entry_allocated(entry)) {
+		err = vdi_file_pos(img, entry, off, len, &fpos);
+		if (err)
 			return err;
+		vdi_kiocb_init(&cmd->iocb, img, fpos, &iter);
+		if (cmd->iocb.ki_flags & IOCB_DIRECT) {
+			vdi_file_aio(rq, cmd, &iter);
+			return -EIOCBQUEUED;
+		}
+		err = vdi_file_sync(img, fpos, &iter);
+	} else {
+		/* Else block by block. */
+		for (; !err && iov_iter_count(&iter); blk++, off = 0) {
+			n = min_t(size_t, iov_iter_count(&iter),
+				  img->h.block_size - off);
+			piece = iter;
+			iov_iter_truncate(&piece, n);
+			err = vdi_rw_block(img, blk, off, &piece,
+					   &cmd->io_epoch);
+			iov_iter_advance(&iter, n);
+		}
 	}
-	/* Allocated: in place, no lock - the fast path. */
-	err = vdi_file_pos(img, entry, off, blk_rq_bytes(rq), &fpos);
-	if (err)
-		return err;
-	vdi_kiocb_init(&cmd->iocb, img, fpos, &iter);
-	if (cmd->iocb.ki_flags & IOCB_DIRECT) {
-		vdi_file_aio(rq, cmd, &iter);
-		return -EIOCBQUEUED;
-	}
-	err = vdi_file_sync(img, fpos, &iter);
 	if (err || iov_iter_rw(&iter) == WRITE)
 		return err;
-flush_dcache:
 	/* Direct I/O needs no flush: the pages were never mapped by us. */
 	rq_for_each_segment(bv, rq, rq_iter)
 		flush_dcache_page(bv.bv_page);

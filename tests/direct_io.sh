@@ -9,7 +9,9 @@
 # file's page cache (fincore), buffered I/O does not. Data written in one
 # mode reads back in the other, both for whole blocks and for fio's random
 # writes of 512 B to 64 KiB, which mix requests aligned for direct I/O with
-# unaligned ones (buffered) in one image, verified by crc32c.
+# unaligned ones (buffered) in one image, verified by crc32c. Requests
+# cross VDI blocks: one request over blocks contiguous in the file, right
+# data over blocks out of order or not yet allocated.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
@@ -135,6 +137,60 @@ if vdi_attach dev --direct-io=off "$own"; then
 	"$VDISETUP" detach "$dev"
 else
 	tap_fail "off: attach" "vdisetup attach failed"
+fi
+
+# Requests across VDI blocks, 256 KiB (64 pages: one request within the
+# queue's segment limit). Over blocks that follow each other in the file
+# they take one request and one file range; over blocks out of order in
+# the file, or one not allocated yet, they go block by block.
+# dio_rw DEV|FILE OFFSET LENGTH [FILE]: direct I/O in 256 KiB pieces, a
+# read of LENGTH bytes to stdout, or a write of FILE.
+dio_rw()
+{
+	if [ -n "${4:-}" ]; then
+		dd if="$4" of="$1" bs=256k oflag=direct,seek_bytes seek="$2" \
+			conv=notrunc status=none
+	else
+		dd if="$1" bs=256k iflag=direct,skip_bytes,count_bytes \
+			skip="$2" count="$3" status=none
+	fi
+}
+across=$((MiB - 128 * 1024))
+if vdi_attach dev --direct-io=on "$own"; then
+	reads=$(blk_stat "${dev#/dev/}" 1)
+	tap_cmp "on: 256 KiB read across contiguous blocks 0-1" \
+		<(read_at "$scratch/b" "$across" $((256 * 1024))) \
+		<(dio_rw "$dev" "$across" $((256 * 1024)))
+	tap_eq "on: ... is one request, not split at the block end" 1 \
+		$(($(blk_stat "${dev#/dev/}" 1) - reads))
+	"$VDISETUP" detach "$dev"
+else
+	tap_fail "on: attach for reads across blocks" "vdisetup attach failed"
+fi
+ooo=$mnt/ooo.vdi
+ref=$scratch/ooo.raw
+"$VDISETUP" create "$ooo" 4M
+truncate -s 4M "$ref"
+if vdi_attach dev --direct-io=on "$ooo"; then
+	# Block 1 first, then block 0: data blocks 1 and 0, out of order;
+	# then across them, and across block 1 and the new block 2.
+	for piece in $MiB:1M 0:1M "$across":256K $((MiB + across)):256K; do
+		off=${piece%:*}
+		head -c "${piece#*:}" /dev/urandom > "$scratch/piece"
+		write_at "$ref" "$off" "$scratch/piece"
+		dio_rw "$dev" "$off" "" "$scratch/piece"
+	done
+	tap_cmp "on: writes across out-of-order and new blocks read back" \
+		<(read_at "$ref" "$across" $((2 * MiB))) \
+		<(dio_rw "$dev" "$across" $((2 * MiB)))
+	"$VDISETUP" detach "$dev"
+	tap_eq "on: blocks 0-2 allocated, 1 before 0" "1 0 2" \
+		"$(od -An -t u4 -j "$(peek32 "$ooo" $VDI_OFF_BMAP)" -N 12 \
+			--endian=little "$ooo" | xargs)"
+	tap_check "on: qemu-img compare of ooo.vdi with the reference" \
+		qemu-img compare -f vdi -F raw "$ooo" "$ref"
+else
+	tap_fail "on: attach ooo.vdi" "vdisetup attach failed"
 fi
 
 # fio_pass NAME IMAGE ATTACH-OPTIONS EXTRA...: fio random writes of 512 B
