@@ -4,8 +4,8 @@
  * only queues it to the device's workqueue: the backing file's I/O may
  * submit bios of its own and must not run in the submitter's context.
  * The worker looks the request's blocks up in the map. When they are all
- * allocated and follow each other in the file (a request may span two or
- * three), it reads or writes that one file range in place, with direct
+ * allocated and follow each other in the file (a request may span
+ * several), it reads or writes that one file range in place, with direct
  * I/O in effect and the request aligned for it as an asynchronous kiocb:
  * the worker only submits it and moves on, so that many requests are in
  * flight at once, as loop's direct I/O mode does. Everything else goes
