@@ -112,6 +112,9 @@ struct vdi_image {
  * @disk: the gendisk; freeing it (vdi_free_disk) frees this structure
  * @tag_set: the blk-mq tag set, one hardware queue
  * @wq: the workqueue every request is handled on
+ * @queue_lock: protects @queue
+ * @queue: requests handed over by vdi_queue_rq(), oldest first
+ * @work: drains @queue on @wq, one request after another
  * @lock: protects @state, @flags, @deleting and changes of @img
  * @state: VDI_STATE_*
  * @flags: effective VDI_FLAG_* while bound
@@ -124,6 +127,9 @@ struct vdi_device {
 	struct gendisk		*disk;
 	struct blk_mq_tag_set	tag_set;
 	struct workqueue_struct	*wq;
+	spinlock_t		queue_lock;	/* queue */
+	struct list_head	queue;
+	struct work_struct	work;
 
 	struct mutex		lock;		/* state, flags, img */
 	u32			state;
@@ -138,7 +144,7 @@ struct vdi_device {
 
 /**
  * struct vdi_cmd - per-request data (the blk-mq PDU)
- * @work: the request's work item on vdev->wq
+ * @node: in vdev->queue until the worker takes the request
  * @iocb: the asynchronous direct I/O of the request
  * @ref: held by the submitter and by @iocb; the last put completes
  * @err: the result of @iocb
@@ -150,7 +156,7 @@ struct vdi_device {
  * @inline_bvec: the request's segments gathered from several bios
  */
 struct vdi_cmd {
-	struct work_struct	work;
+	struct list_head	node;
 	struct kiocb		iocb;
 	atomic_t		ref;
 	int			err;
@@ -175,6 +181,7 @@ int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
 
 /* vdi_io.c */
 extern const struct blk_mq_ops vdi_mq_ops;
+void vdi_work(struct work_struct *work);
 int vdi_file_rw(struct vdi_image *img, u32 entry, u32 off,
 		struct iov_iter *iter);
 bool vdi_dio_works(struct file *file, u32 align);

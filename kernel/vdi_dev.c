@@ -216,6 +216,9 @@ struct vdi_device *vdi_dev_alloc(void)
 	if (!vdev)
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&vdev->lock);
+	spin_lock_init(&vdev->queue_lock);
+	INIT_LIST_HEAD(&vdev->queue);
+	INIT_WORK(&vdev->work, vdi_work);
 	vdev->index = -1;
 
 	/*

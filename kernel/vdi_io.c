@@ -380,27 +380,41 @@ static void vdi_end_rq(struct request *rq, struct vdi_cmd *cmd, int err)
 }
 
 /*
- * The worker: NOIO, so that reclaim never recurses into writing to this
- * device through the backing file, and throttled only against the backing
- * file's own device (PF_LOCAL_THROTTLE), as loop's worker is.
+ * The worker: takes the queued requests one after another, as loop's
+ * does, so that a burst costs one wake-up. NOIO, so that reclaim never
+ * recurses into writing to this device through the backing file, and
+ * throttled only against the backing file's own device
+ * (PF_LOCAL_THROTTLE), as loop's worker is.
  */
-static void vdi_work(struct work_struct *work)
+void vdi_work(struct work_struct *work)
 {
-	struct vdi_cmd *cmd = container_of(work, struct vdi_cmd, work);
-	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct vdi_device *vdev = container_of(work, struct vdi_device, work);
 	unsigned int old_flags = current->flags & PF_LOCAL_THROTTLE;
+	struct vdi_cmd *cmd;
+	struct request *rq;
 	unsigned int noio;
 	int err;
 
 	current->flags |= PF_LOCAL_THROTTLE;
 	noio = memalloc_noio_save();
-	err = vdi_handle_rq(rq->q->queuedata, rq, cmd);
+	for (;;) {
+		spin_lock_irq(&vdev->queue_lock);
+		cmd = list_first_entry_or_null(&vdev->queue, struct vdi_cmd,
+					       node);
+		if (cmd)
+			list_del(&cmd->node);
+		spin_unlock_irq(&vdev->queue_lock);
+		if (!cmd)
+			break;
+		rq = blk_mq_rq_from_pdu(cmd);
+		err = vdi_handle_rq(vdev, rq, cmd);
+		/* Queued: vdi_aio_complete() has it, and may have ended it. */
+		if (err != -EIOCBQUEUED)
+			vdi_end_rq(rq, cmd, err);
+		cond_resched();
+	}
 	memalloc_noio_restore(noio);
 	current->flags = (current->flags & ~PF_LOCAL_THROTTLE) | old_flags;
-
-	/* Queued: vdi_aio_complete() has the request, and may have ended it. */
-	if (err != -EIOCBQUEUED)
-		vdi_end_rq(rq, cmd, err);
 }
 
 /* A request that went to vdi_file_aio(), in blk-mq's completion context. */
@@ -419,7 +433,10 @@ static blk_status_t vdi_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct vdi_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	blk_mq_start_request(rq);
-	queue_work(vdev->wq, &cmd->work);
+	spin_lock_irq(&vdev->queue_lock);
+	list_add_tail(&cmd->node, &vdev->queue);
+	spin_unlock_irq(&vdev->queue_lock);
+	queue_work(vdev->wq, &vdev->work);
 	return BLK_STS_OK;
 }
 
@@ -428,7 +445,6 @@ static int vdi_init_request(struct blk_mq_tag_set *set, struct request *rq,
 {
 	struct vdi_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
-	INIT_WORK(&cmd->work, vdi_work);
 	cmd->img = NULL;
 	cmd->bvec = NULL;
 	return 0;
