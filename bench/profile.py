@@ -10,7 +10,8 @@ PROFILE-BEGIN and PROFILE-END lines.
     profile.py CASE...    CASE: alloc (4k randwrite QD32 into an empty
                           image, loop on a sparse file), randread1 (4k
                           randread QD1, allocated), randwrite32 (4k
-                          randwrite QD32, allocated)
+                          randwrite QD32, allocated), randread32 (4k
+                          randread QD32, allocated)
 """
 
 import os
@@ -33,6 +34,8 @@ CASES = {
                   False),
     "randwrite32": ("4k randwrite QD32",
                     "--rw=randwrite --bs=4k --iodepth=32", False),
+    "randread32": ("4k randread QD32",
+                   "--rw=randread --bs=4k --iodepth=32", False),
 }
 
 # Inclusive time of these (children included), when they appear at all.
@@ -54,7 +57,8 @@ PATH_SYMS = [
     "__x64_sys_io_submit", "__x64_sys_io_getevents", "schedule",
     "ext4_ext_handle_unwritten_extents", "ext4_split_extent",
     "ext4_ext_insert_extent", "ext4_dio_write_checks", "ext4_overwrite_io",
-    "vdi_queue_rq", "vdi_complete_rq", "vdi_aio_complete",
+    "vdi_queue_rq", "vdi_complete_rq", "vdi_aio_complete", "vdi_handle_rq",
+    "vdi_end_rq", "vdi_io_enter", "vdi_io_exit", "queue_work_on",
     "blk_mq_complete_request", "file_modified", "kiocb_modified",
     "ext4_alloc_file_blocks", "ext4_punch_hole", "truncate_pagecache",
     "do_idle", "default_idle_call", "pv_native_safe_halt", "native_safe_halt",
