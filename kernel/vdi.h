@@ -173,7 +173,9 @@ void vdi_dev_free(struct vdi_device *vdev);
 void vdi_dev_del(struct vdi_device *vdev);
 void vdi_dev_put(struct vdi_device *vdev);
 bool vdi_dev_name_taken(struct vdi_device *vdev, int index);
-int vdi_config_check(const struct vdi_config *cfg);
+int vdi_config_get(struct vdi_config *cfg, struct vdi_config __user *argp);
+int vdi_config_put(struct vdi_config __user *argp,
+		   const struct vdi_config *cfg, int err);
 struct file *vdi_backing_fget(int fd);
 struct vdi_image *vdi_image_get(struct vdi_config *cfg, bool read_only);
 int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
@@ -199,7 +201,7 @@ void vdi_io_exit(struct vdi_image *img, unsigned int io_epoch);
 
 int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap,
 		   unsigned int *io_epoch);
-void vdi_image_pack(struct vdi_image *img);
+int vdi_image_writeback(struct vdi_image *img);
 int vdi_image_grow(struct vdi_image *img, struct request_queue *q, u64 size);
 
 /* vdi_chain.c */

@@ -7,7 +7,8 @@
  * open/release/ioctl signatures and the holder ops of bd_prepare_to_claim;
  * 6.6 disk_force_media_change; 6.8 vfs_iter_write takes freeze protection
  * itself; 6.11 queue limits and features set through struct queue_limits;
- * 6.14 freeze returns memflags and BLK_MQ_F_SHOULD_MERGE is gone.
+ * 6.14 freeze returns memflags (a NOIO scope) and BLK_MQ_F_SHOULD_MERGE is
+ * gone.
  *
  * VDI_KERNEL is the version of the kernel built against as one number,
  * major * 100 + minor (601, 612), set by Kbuild.
@@ -18,6 +19,7 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/fs.h>
+#include <linux/sched/mm.h>
 
 /* 6.9 and 6.10 pass limits at allocation but still lack lim.features. */
 #if VDI_KERNEL >= 602 && \
@@ -173,16 +175,21 @@ static inline void vdi_unfreeze_queue(struct request_queue *q,
 }
 #else
 #define VDI_MQ_F_MERGE	BLK_MQ_F_SHOULD_MERGE
+/*
+ * As 6.14 does: no allocation while frozen may recurse into I/O, which
+ * would wait for the frozen queue.
+ */
 static inline unsigned int vdi_freeze_queue(struct request_queue *q)
 {
 	blk_mq_freeze_queue(q);
-	return 0;
+	return memalloc_noio_save();
 }
 
 static inline void vdi_unfreeze_queue(struct request_queue *q,
 				      unsigned int memflags)
 {
 	blk_mq_unfreeze_queue(q);
+	memalloc_noio_restore(memflags);
 }
 #endif
 

@@ -367,7 +367,7 @@ static void vdi_free_disk(struct gendisk *disk)
 
 /* ------------------------------------------------------ bind and unbind */
 
-int vdi_config_check(const struct vdi_config *cfg)
+static int vdi_config_check(const struct vdi_config *cfg)
 {
 	unsigned int i;
 
@@ -384,19 +384,59 @@ int vdi_config_check(const struct vdi_config *cfg)
 	return 0;
 }
 
+/**
+ * vdi_config_get() - the caller's struct vdi_config, checked
+ * @cfg: filled in; reason and reason_level cleared
+ * @argp: the caller's copy, which must be writable as well
+ *
+ * The result is copied back at the end (vdi_config_put()); that it can
+ * be is made sure here, before anything is bound, by writing the copy
+ * back unchanged: a call that fails with -EFAULT has changed nothing.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vdi_config_get(struct vdi_config *cfg, struct vdi_config __user *argp)
+{
+	if (copy_from_user(cfg, argp, sizeof(*cfg)) ||
+	    copy_to_user(argp, cfg, sizeof(*cfg)))
+		return -EFAULT;
+	cfg->reason = 0;
+	cfg->reason_level = 0;
+	return vdi_config_check(cfg);
+}
+
+/**
+ * vdi_config_put() - copy the result of an attach back to the caller
+ * @argp: the caller's struct vdi_config
+ * @cfg: index and, on failure, reason and reason_level set
+ * @err: the result of the attach
+ *
+ * Also on failure: cfg->reason says why an image was refused. An attach
+ * that succeeded stays done; vdi_config_get() found @argp writable, so
+ * only a racing munmap can make the copy fail.
+ *
+ * Return: @err.
+ */
+int vdi_config_put(struct vdi_config __user *argp,
+		   const struct vdi_config *cfg, int err)
+{
+	if (copy_to_user(argp, cfg, sizeof(*cfg)))
+		pr_warn_ratelimited("vdi%d: the result of an attach could not be copied out\n",
+				    cfg->index);
+	return err;
+}
+
 /*
- * Our own open of the file the caller passed, without O_APPEND (every
- * write would land at the end of the file) and O_DIRECT (the I/O path
- * chooses direct I/O per request, and buffered I/O has no alignment
- * rules), when the caller's open has either.
+ * Our own open of the file the caller passed, always: nobody else can then
+ * set O_APPEND on it (every write would land at the end of the file) or
+ * take its writeback errors with an fsync (a failed write would look
+ * durable to us). Without O_DIRECT either: the I/O path chooses direct I/O
+ * per request, and buffered I/O has no alignment rules.
  */
 static struct file *vdi_reopen(struct file *file)
 {
-	const int strip = O_APPEND | O_DIRECT;
-
-	if (!(file->f_flags & strip))
-		return get_file(file);
-	return dentry_open(&file->f_path, file->f_flags & ~strip,
+	return dentry_open(&file->f_path,
+			   file->f_flags & ~(O_APPEND | O_DIRECT),
 			   file->f_cred);
 }
 
@@ -682,7 +722,6 @@ static void vdi_unbind(struct vdi_device *vdev)
 	struct gendisk *disk = vdev->disk;
 	struct vdi_image *img = vdev->img;
 	unsigned int memflags;
-	int err;
 
 	memflags = vdi_freeze_queue(disk->queue);
 	mutex_lock(&vdev->lock);
@@ -690,12 +729,7 @@ static void vdi_unbind(struct vdi_device *vdev)
 	mutex_unlock(&vdev->lock);
 	vdi_unfreeze_queue(disk->queue, memflags);
 
-	err = vdi_image_flush(img);
-	if (err)
-		pr_err("%s: writing back %pD failed: %d\n", disk->disk_name,
-		       img->file, err);
-	else
-		vdi_image_pack(img);
+	vdi_image_writeback(img);
 	mapping_set_gfp_mask(img->file->f_mapping, img->old_gfp_mask);
 	vdi_bound_del(img);
 
@@ -757,14 +791,10 @@ static int vdi_configure(struct vdi_device *vdev, bool excl, bool write,
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	if (copy_from_user(&cfg, argp, sizeof(cfg)))
-		return -EFAULT;
-	err = vdi_config_check(&cfg);
+	err = vdi_config_get(&cfg, argp);
 	if (err)
 		return err;
 
-	cfg.reason = 0;
-	cfg.reason_level = 0;
 	img = vdi_image_get(&cfg, (cfg.flags & VDI_FLAG_READ_ONLY) || !write);
 	if (IS_ERR(img)) {
 		err = PTR_ERR(img);
@@ -776,10 +806,7 @@ static int vdi_configure(struct vdi_device *vdev, bool excl, bool write,
 			err = -EBUSY;
 	}
 	cfg.index = vdev->index;
-	/* Also on failure: cfg.reason says why an image was refused. */
-	if (copy_to_user(argp, &cfg, sizeof(cfg)) && !err)
-		err = -EFAULT;
-	return err;
+	return vdi_config_put(argp, &cfg, err);
 }
 
 /*
@@ -787,14 +814,35 @@ static int vdi_configure(struct vdi_device *vdev, bool excl, bool write,
  * and is unbound when the caller closes it; with other openers it is
  * -EBUSY, or with autoclear it stays bound until the last of them closes.
  * open_mutex keeps disk_openers() still meanwhile.
+ *
+ * Everything written so far is flushed to the image first: a failure then
+ * fails the detach and leaves the device bound, to be tried again, where
+ * at the last close it could only be logged. The caller's open keeps the
+ * image bound meanwhile.
  */
-static int vdi_detach(struct vdi_device *vdev)
+static int vdi_detach(struct vdi_device *vdev, struct block_device *bdev)
 {
 	struct gendisk *disk = vdev->disk;
+	struct vdi_image *img = NULL;
 	int err = 0;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
+	/* Without other openers to wait for: the unbind is the caller's close. */
+	if (disk_openers(disk) == 1) {
+		mutex_lock(&vdev->lock);
+		if (vdev->state == VDI_STATE_BOUND)
+			img = vdev->img;
+		mutex_unlock(&vdev->lock);
+	}
+	if (img) {
+		err = sync_blockdev(bdev);
+		if (!err)
+			err = vdi_image_flush(img);
+		if (err)
+			return err;
+	}
+
 	mutex_lock(&disk->open_mutex);
 	mutex_lock(&vdev->lock);
 	if (vdev->state != VDI_STATE_BOUND)
@@ -895,7 +943,7 @@ int vdi_ioctl(struct block_device *bdev, bool excl, bool write,
 	case VDI_CONFIGURE:
 		return vdi_configure(vdev, excl, write, argp);
 	case VDI_DETACH:
-		return vdi_detach(vdev);
+		return vdi_detach(vdev, bdev);
 	case VDI_GET_INFO:
 		return vdi_get_info(vdev, argp);
 	case VDI_RESIZE:

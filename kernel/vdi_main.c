@@ -166,14 +166,10 @@ static int vdi_ctl_attach(struct vdi_config __user *argp)
 	struct vdi_config cfg;
 	int id, err;
 
-	if (copy_from_user(&cfg, argp, sizeof(cfg)))
-		return -EFAULT;
-	err = vdi_config_check(&cfg);
+	err = vdi_config_get(&cfg, argp);
 	if (err)
 		return err;
 
-	cfg.reason = 0;
-	cfg.reason_level = 0;
 	img = vdi_image_get(&cfg, cfg.flags & VDI_FLAG_READ_ONLY);
 	if (IS_ERR(img)) {
 		err = PTR_ERR(img);
@@ -205,9 +201,7 @@ static int vdi_ctl_attach(struct vdi_config __user *argp)
 	if (err)
 		vdi_image_free(img);
 out:
-	/* Also on failure: cfg.reason says why an image was refused. */
-	if (copy_to_user(argp, &cfg, sizeof(cfg)) && !err)
-		err = -EFAULT;
+	err = vdi_config_put(argp, &cfg, err);
 	return err ? err : cfg.index;
 }
 

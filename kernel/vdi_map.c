@@ -272,7 +272,13 @@ static int vdi_file_truncate(struct file *file, loff_t size)
 	return err;
 }
 
-/* Writes the dirty map sectors, a page of contiguous sectors at a time. */
+/*
+ * Writes the dirty map sectors, a page of contiguous sectors at a time.
+ * They stay dirty: only the fsync after this makes them durable, and a
+ * sector whose writeback failed must be written again at the next flush
+ * (the failure is reported once, and the page is clean again after it).
+ * vdi_meta_durable() forgets them once that fsync succeeded.
+ */
 static int vdi_write_map(struct vdi_image *img)
 {
 	const u32 sectors = vdi_map_bytes(&img->h) >> SECTOR_SHIFT;
@@ -301,7 +307,6 @@ static int vdi_write_map(struct vdi_image *img)
 				      ((loff_t)s << SECTOR_SHIFT));
 		if (err)
 			return err;
-		bitmap_clear(img->dirty, s, n);
 		s += n;
 	}
 	return 0;
@@ -314,22 +319,52 @@ static int vdi_write_header(struct vdi_image *img)
 	return vdi_write_exact(img->file, &img->raw, sizeof(img->raw), 0);
 }
 
-/* Header, fsync, dirty map sectors: the first part of a flush. */
-static int vdi_write_meta(struct vdi_image *img)
+/*
+ * The end of every metadata write, under map_lock: @err is the result of
+ * the writes and of the fsync after them. Only success makes the dirty
+ * map sectors clean. A failure may have lost a zero entry, so from then on
+ * no freed block is reused and none is moved at unbind (no_reuse): the
+ * map on disk may still name it for its old owner. The device goes on;
+ * every later flush writes all the dirty sectors again.
+ */
+static int vdi_meta_durable(struct vdi_image *img, int err)
+{
+	const u32 sectors = vdi_map_bytes(&img->h) >> SECTOR_SHIFT;
+
+	lockdep_assert_held(&img->map_lock);
+	if (err) {
+		if (!img->no_reuse)
+			pr_warn("%pD: writing the block map failed (%d): freed blocks are no longer reused; the map is written again at every flush\n",
+				img->file, err);
+		img->no_reuse = true;
+		return err;
+	}
+	bitmap_zero(img->dirty, sectors);
+	img->meta_dirty = false;
+	return 0;
+}
+
+/*
+ * A whole metadata flush under map_lock: header, fsync (the data and the
+ * header are durable before map entries that rely on them), dirty map
+ * sectors, fsync. Nothing can be published meanwhile, so every sector
+ * written is durable when it returns 0.
+ */
+static int vdi_sync_meta(struct vdi_image *img)
 {
 	int err;
 
 	lockdep_assert_held(&img->map_lock);
 	if (!img->meta_dirty)
-		return 0;
+		return vfs_fsync(img->file, 0);
 	err = vdi_write_header(img);
 	if (!err)
 		err = vfs_fsync(img->file, 0);
 	if (!err)
 		err = vdi_write_map(img);
 	if (!err)
-		img->meta_dirty = false;
-	return err;
+		err = vfs_fsync(img->file, 0);
+	return vdi_meta_durable(img, err);
 }
 
 /**
@@ -393,18 +428,19 @@ static bool vdi_spare_ready(struct vdi_image *img, struct vdi_spare *sp)
 }
 
 /*
- * Writes the metadata and fsyncs under map_lock, so that every zero entry
- * written so far is durable: the flush @seq, numbered by the caller under
- * map_lock before it wrote the map, is then done. A failed flush may have
- * lost a zero entry, so freed blocks are not reused after one.
+ * A flush under map_lock: every zero entry set before it is durable when
+ * it succeeds, which the freed blocks' flush_seq is compared against.
  */
-static void vdi_flush_done(struct vdi_image *img, u64 seq, int err)
+static int vdi_flush_locked(struct vdi_image *img)
 {
+	u64 seq = ++img->flush_seq;
+	int err;
+
 	lockdep_assert_held(&img->map_lock);
-	if (err)
-		img->no_reuse = true;
-	else
-		img->durable_seq = max(img->durable_seq, seq);
+	err = vdi_sync_meta(img);
+	if (!err)
+		img->durable_seq = seq;
+	return err;
 }
 
 /*
@@ -421,7 +457,6 @@ static int vdi_take_slot(struct vdi_image *img, u32 *slot,
 			 struct vdi_spare **spare)
 {
 	struct vdi_spare *sp;
-	u64 seq;
 	int err;
 
 	sp = list_first_entry_or_null(&img->spares, struct vdi_spare, node);
@@ -439,11 +474,7 @@ static int vdi_take_slot(struct vdi_image *img, u32 *slot,
 	if (!sp || img->no_reuse)
 		return -ENOSPC;
 	if (img->durable_seq <= sp->flush_seq) {
-		seq = ++img->flush_seq;
-		err = vdi_write_meta(img);
-		if (!err)
-			err = vfs_fsync(img->file, 0);
-		vdi_flush_done(img, seq, err);
+		err = vdi_flush_locked(img);
 		if (err)
 			return err;
 	}
@@ -561,28 +592,24 @@ out:
  * header and the data of every published entry reach stable storage),
  * write the changed map sectors, fsync again. So the data and the header
  * are durable before the map entries that rely on them, at the cost of two
- * fsyncs. map_lock is held up to the map write, so no entry can be
- * published between the first fsync and the map write - such an entry's
- * data might not be durable yet. Without allocations a flush is a single
- * fsync.
+ * fsyncs. map_lock is held throughout, so no entry can be published
+ * between the first fsync and the map write - such an entry's data might
+ * not be durable yet - and the sectors written are exactly those the last
+ * fsync made durable. The one worker runs flushes and allocations in turn,
+ * so holding it costs no concurrency. Without allocations a flush is a
+ * single fsync.
  *
- * Return: 0 or a negative errno; on failure the metadata stays dirty.
+ * Return: 0 or a negative errno; on failure the metadata stays dirty and
+ * the next flush writes it again (see vdi_meta_durable()).
  */
 int vdi_image_flush(struct vdi_image *img)
 {
-	u64 seq;
 	int err;
 
 	if (img->read_only)
 		return 0;
 	mutex_lock(&img->map_lock);
-	seq = ++img->flush_seq;
-	err = vdi_write_meta(img);
-	mutex_unlock(&img->map_lock);
-	if (!err)
-		err = vfs_fsync(img->file, 0);
-	mutex_lock(&img->map_lock);
-	vdi_flush_done(img, seq, err);
+	err = vdi_flush_locked(img);
 	mutex_unlock(&img->map_lock);
 	return err;
 }
@@ -691,7 +718,8 @@ static int vdi_zero_block(struct vdi_image *img, u32 blk, u32 off, u32 len,
  *
  * Per block: free and zero blocks stay as they are, nothing is allocated
  * for them. With @unmap a whole allocated block is freed and part of one
- * punched out of its data block; without, the range is zeroed in place.
+ * punched out of its data block; without, and in a static image always,
+ * the range is zeroed in place.
  * Either way the range reads as zeros afterwards.
  *
  * Return: 0 or a negative errno.
@@ -704,6 +732,12 @@ int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap,
 	u32 off, n;
 	u64 blk;
 
+	/*
+	 * A static image keeps every block where it is: other readers take
+	 * its data area as a plain array, and "vdisetup compact" refuses it.
+	 */
+	if (img->h.image_type == VDI_TYPE_FIXED)
+		unmap = false;
 	while (!err && len) {
 		blk = pos >> img->block_shift;
 		off = pos & bmask;
@@ -766,10 +800,10 @@ static int vdi_pack_data(struct vdi_image *img, u32 *owner, u32 *count)
 	return 0;
 }
 
-/**
- * vdi_image_pack() - give back the data blocks freed while bound
- * @img: a flushed image, with no I/O in flight (at unbind)
- *
+/*
+ * Gives back the data blocks freed while bound, in a flushed image with no
+ * I/O in flight (at unbind).
+ * *
  * QEMU's and our check want blocks_allocated equal to the number of
  * allocated entries. In an order that leaves at worst leaked blocks at
  * every step: copy the last data blocks into the unused ones and fsync;
@@ -777,13 +811,20 @@ static int vdi_pack_data(struct vdi_image *img, u32 *owner, u32 *count)
  * the header and fsync; truncate the file. Errors are logged and leave
  * the leaks for "vdisetup compact".
  */
-void vdi_image_pack(struct vdi_image *img)
+static void vdi_image_pack(struct vdi_image *img)
 {
 	u32 count = img->next_free, blk, i, *owner;
 	int err;
 
-	if (img->read_only || img->allocated == count)
+	if (img->read_only || img->allocated == count ||
+	    img->h.image_type == VDI_TYPE_FIXED)
 		return;
+	if (img->no_reuse) {
+		/* The map on disk may still name a freed block for its owner. */
+		pr_warn("%pD: %u freed data blocks not given back after a failed metadata write; \"vdisetup compact\" takes them back\n",
+			img->file, count - img->allocated);
+		return;
+	}
 	owner = kvmalloc_array(count, sizeof(*owner), GFP_KERNEL);
 	if (!owner) {
 		err = -ENOMEM;
@@ -810,6 +851,7 @@ void vdi_image_pack(struct vdi_image *img)
 	err = vdi_write_map(img);
 	if (!err)
 		err = vfs_fsync(img->file, 0);
+	err = vdi_meta_durable(img, err);
 	if (err)
 		goto unlock;
 	img->next_free = count;
@@ -826,6 +868,35 @@ out:
 	if (err)
 		pr_warn("%pD: freed data blocks not given back: %d\n",
 			img->file, err);
+}
+
+/**
+ * vdi_image_writeback() - the last flush, at unbind
+ * @img: the image, with no I/O in flight any more
+ *
+ * Flushes, once more after a failure (a fault may have passed: every
+ * dirty sector is written again), then gives back the freed data blocks.
+ * When both flushes fail, the kernel log names the image and how much of
+ * the map is lost.
+ *
+ * Return: 0 or the error of the last flush.
+ */
+int vdi_image_writeback(struct vdi_image *img)
+{
+	u32 lost;
+	int err;
+
+	err = vdi_image_flush(img);
+	if (err)
+		err = vdi_image_flush(img);
+	if (!err) {
+		vdi_image_pack(img);
+		return 0;
+	}
+	lost = bitmap_weight(img->dirty, vdi_map_bytes(&img->h) >> SECTOR_SHIFT);
+	pr_err("%pD: writing back the metadata failed (%d): %u block map sectors are not saved; allocations and discards since the last flush are lost (\"vdisetup check\" the image)\n",
+	       img->file, err, lost);
+	return err;
 }
 
 /*
@@ -855,7 +926,7 @@ static int vdi_grow_header(const struct vdi_image *img, u64 size,
 	*want = *h;
 	want->disk_size = size;
 	want->blocks_in_image = max_t(u32, blocks, h->blocks_in_image);
-	verr = vdi_header_check(want, i_size_read(file_inode(img->file)));
+	verr = vdi_header_check(want, i_size_read(img->file->f_mapping->host));
 	if (verr == VDI_ERR_MAP_OVERLAP)
 		return -ENOSPC;
 	return verr ? vdi_error_errno(verr) : 0;
@@ -903,7 +974,7 @@ static int vdi_grow_commit(struct vdi_image *img,
 	struct vdi_header prev = img->h;
 	int err;
 
-	err = vdi_write_meta(img);
+	err = vdi_sync_meta(img);
 	if (!err)
 		err = vdi_clear_past_end(img);
 	if (err)
@@ -928,7 +999,7 @@ static int vdi_grow_commit(struct vdi_image *img,
 		img->h = prev;
 		img->meta_dirty = true;
 	}
-	return err;
+	return vdi_meta_durable(img, err);
 }
 
 /**

@@ -8,7 +8,8 @@
 # discard racing a write leaves the data or zeros, a zero block takes a
 # write again. At detach the freed data blocks are filled from the end:
 # the image passes qemu-img check and vdisetup check, is as long as its
-# data, and reads as before.
+# data, and reads as before. A static image is zeroed in place instead:
+# its map and length never change.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
@@ -158,6 +159,29 @@ if vdi_attach dev -r "$img"; then
 	"$VDISETUP" detach "$dev"
 else
 	tap_fail "read-only attach" "vdisetup attach -r failed"
+fi
+# A static image keeps every block in place: discard and write-zeroes
+# zero it there, the map and the file stay as they were.
+fixed=$scratch/fixed.vdi
+"$VDISETUP" create --static "$fixed" 8M
+map_of() { od -An -v -t u4 -j "$(peek32 "$1" $VDI_OFF_BMAP)" -N 32 --endian=little "$1" | tr -s ' \n' ' '; }
+map0=$(map_of "$fixed")
+size0=$(stat -c %s "$fixed")
+if vdi_attach dev "$fixed"; then
+	for i in 0 1 2 3 4 5 6 7; do pattern $((i + 1)); done > "$scratch/fixed.raw"
+	write_at "$dev" 0 "$scratch/fixed.raw" direct
+	blkdiscard -o $((2 * MiB)) -l $((2 * MiB)) "$dev"
+	blkdiscard -z -o $((5 * MiB)) -l "$MiB" "$dev"
+	head -c $((2 * MiB)) /dev/zero | dd of="$scratch/fixed.raw" bs=1M seek=2 conv=notrunc status=none
+	head -c "$MiB" /dev/zero | dd of="$scratch/fixed.raw" bs=1M seek=5 conv=notrunc status=none
+	tap_check "static: detach after discard and write-zeroes" "$VDISETUP" detach "$dev"
+	tap_eq "static: the map is unchanged" "$map0" "$(map_of "$fixed")"
+	tap_eq "static: the file is as long as before" "$size0" "$(stat -c %s "$fixed")"
+	tap_check "static: qemu-img check" qemu-img check -q -f vdi "$fixed"
+	tap_check "static: qemu-img compare with the data, zeros where discarded" \
+		qemu-img compare -q -f vdi -F raw "$fixed" "$scratch/fixed.raw"
+else
+	tap_fail "static: attach" "vdisetup attach failed"
 fi
 tap_kernel_log_clean "no WARN, BUG or oops in the kernel log" "$dmesg_start"
 tap_done

@@ -17,6 +17,7 @@
 #include <linux/fs.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "vdi_test.h"
@@ -215,6 +216,57 @@ TEST_F(abi, bad_config)
 	EXPECT_EQ(-1, ctl_attach(self->ctl, dfd, 0, &cfg));
 	EXPECT_EQ(EINVAL, errno);
 	close(dfd);
+	close(fd);
+}
+
+/*
+ * A struct vdi_config the kernel can read but not write back: EFAULT, and
+ * nothing bound - the image attaches right after, the device configures.
+ */
+TEST_F(abi, config_not_writable)
+{
+	struct vdi_config *ro, cfg;
+	char path[128], dev[32];
+	int fd, idx, dfd;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	make_image(_metadata, self, path, "ro.vdi");
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	ro->fd = fd;
+	ASSERT_EQ(0, mprotect(ro, 4096, PROT_READ));
+
+	EXPECT_EQ(-1, ioctl(self->ctl, VDI_CTL_ATTACH, ro));
+	EXPECT_EQ(EFAULT, errno);
+	idx = ctl_attach(self->ctl, fd, 0, &cfg);
+	EXPECT_LE(0, idx) {
+		TH_LOG("attach after the EFAULT: %s (left bound?)",
+		       strerror(errno));
+	}
+	if (idx >= 0)
+		EXPECT_EQ(0, dev_ioctl(idx, VDI_DETACH, NULL));
+
+	idx = ioctl(self->ctl, VDI_CTL_ADD, -1);
+	ASSERT_LE(0, idx);
+	snprintf(dev, sizeof(dev), "/dev/vdi%d", idx);
+	dfd = open(dev, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, dfd);
+	EXPECT_EQ(-1, ioctl(dfd, VDI_CONFIGURE, ro));
+	EXPECT_EQ(EFAULT, errno);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.fd = fd;
+	EXPECT_EQ(0, ioctl(dfd, VDI_CONFIGURE, &cfg)) {
+		TH_LOG("configure after the EFAULT: %s (left bound?)",
+		       strerror(errno));
+	}
+	EXPECT_EQ(0, ioctl(dfd, VDI_DETACH));
+	close(dfd);
+	EXPECT_EQ(0, ioctl(self->ctl, VDI_CTL_REMOVE, idx));
+	munmap(ro, 4096);
 	close(fd);
 }
 

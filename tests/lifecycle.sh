@@ -5,7 +5,8 @@
 # detach of a mounted device (EBUSY; with autoclear at the unmount),
 # removal of an open or bound device (EBUSY), rmmod while attached
 # (refused), a vdi device or a file on the device itself as its backing
-# (refused), privilege (EPERM for nobody, who can still list). Ends with
+# (refused), a caller's descriptor changed after attach (no effect on
+# the image), privilege (EPERM for nobody, who can still list). Ends with
 # the module unloading (no reference leaked) and loaded again.
 #   LC_CYCLES (default 1000), LC_DEVICES (64), LC_PROCS (16).
 . "$(dirname "$(realpath "$0")")/tap.sh"
@@ -147,6 +148,24 @@ else
 	tap_fail "... but it nests on another device" "attach failed"
 fi
 umount "$scratch/mnt"
+
+# --- the caller's descriptor: O_APPEND set on it changes nothing ---
+held=$scratch/held.vdi
+"$VDISETUP" create "$held" 16M
+if out=$("$helper" holder "$held" 2>&1); then
+	tap_eq "a descriptor set to O_APPEND after attach: the image ends after its 2 data blocks" \
+		$((4 * MiB)) "$(stat -c %s "$held")"
+	tap_image_sound "... and checks clean" "$held"
+	if vdi_attach again -r "$held"; then
+		tap_eq "... and the writes read back" "a5 a5" \
+			"$(read_at "$again" 0 1 | od -An -tx1 | tr -d ' ') $(read_at "$again" $((5 * MiB)) 1 | od -An -tx1 | tr -d ' ')"
+		"$VDISETUP" detach "$again"
+	else
+		tap_fail "... and the writes read back" "attach failed"
+	fi
+else
+	tap_fail "attach through a descriptor set to O_APPEND afterwards" "$out"
+fi
 
 # --- privilege: nobody changes nothing, and can list ---
 # (Devices and backing files: nobody may not stat the file for the rest.)

@@ -12,6 +12,12 @@
  *	wrote last.
  *   lifecycle_helper remove INDEX
  *	VDI_CTL_REMOVE; prints the error
+ *   lifecycle_helper holder IMAGE
+ *	attach IMAGE and keep the descriptor it was attached through, as
+ *	any caller may; set O_APPEND on it, then write 4 KiB of 0xa5 at 0
+ *	and at 5 MiB of the device (first writes), fsync it, detach and
+ *	close it: the driver must write through its own open of the file,
+ *	so the image ends where its data does. The descriptor is closed last
  *   lifecycle_helper eperm DEV IMAGE
  *	open the control node, DEV and IMAGE as root, become nobody
  *	(65534), then every changing ioctl must fail with EPERM and
@@ -171,6 +177,41 @@ static int run_cycles(const char *image, unsigned int n)
 	return 0;
 }
 
+static int holder(const char *image)
+{
+	struct vdi_config cfg = { 0 };
+	static const off_t at[] = { 0, 5 << 20 };
+	unsigned char *buf;
+	char dev[64];
+	unsigned int i;
+	int ctl, fd;
+
+	ctl = open(VDI_CONTROL, O_RDWR);
+	cfg.fd = open(image, O_RDWR);
+	if (ctl < 0 || cfg.fd < 0)
+		return fail("open: %s", strerror(errno));
+	if (ioctl(ctl, VDI_CTL_ATTACH, &cfg) < 0)
+		return fail("attach: %s", strerror(errno));
+	if (fcntl(cfg.fd, F_SETFL, O_APPEND) < 0)
+		return fail("F_SETFL O_APPEND: %s", strerror(errno));
+	snprintf(dev, sizeof(dev), "/dev/vdi%u", cfg.index);
+	fd = open(dev, O_RDWR | O_DIRECT);
+	if (fd < 0 || posix_memalign((void **)&buf, IO_SIZE, IO_SIZE))
+		return fail("open %s: %s", dev, strerror(errno));
+	memset(buf, 0xa5, IO_SIZE);
+	for (i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+		if (pwrite(fd, buf, IO_SIZE, at[i]) != IO_SIZE)
+			return fail("write at %lld: %s", (long long)at[i],
+				    strerror(errno));
+	if (fsync(fd) < 0 || ioctl(fd, VDI_DETACH) < 0)
+		return fail("fsync or detach: %s", strerror(errno));
+	close(fd);
+	close(cfg.fd);
+	free(buf);
+	printf("%s\n", dev);
+	return 0;
+}
+
 static int expect_eperm(const char *name, int ret)
 {
 	if (ret < 0 && errno == EPERM)
@@ -208,6 +249,8 @@ int main(int argc, char **argv)
 
 	if (argc == 4 && !strcmp(argv[1], "cycles"))
 		return run_cycles(argv[2], strtoul(argv[3], NULL, 0));
+	if (argc == 3 && !strcmp(argv[1], "holder"))
+		return holder(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "eperm"))
 		return eperm(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "remove")) {
@@ -218,6 +261,7 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: lifecycle_helper cycles IMAGE N\n"
 		"       lifecycle_helper remove INDEX\n"
+		"       lifecycle_helper holder IMAGE\n"
 		"       lifecycle_helper eperm DEV IMAGE\n");
 	return 2;
 }
