@@ -7,11 +7,11 @@
 # and a resize that must move the map, and left as it was; where the larger
 # map fits, resize grows it online: the device shows the new size at once,
 # takes writes at its new end, and the detached image passes qemu-img check
-# and compare.
+# and compare; also when the image is a block device.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
-vdi_setup qemu-img cmp sha256sum
+vdi_setup qemu-img cmp sha256sum losetup
 FREE=4294967295
 ZERO=4294967294
 V=$VDISETUP
@@ -145,4 +145,18 @@ img=$scratch/online-vbox.vdi
 truncate -s 16M "$scratch/online-vbox.raw"
 online "grow online 16M -> 200G (vbox layout)" "$img" "$scratch/online-vbox.raw" \
 	$((200 * 1024 * MiB))
+# A block device as the backing file: its size is the device's, not that
+# of its node (0), which the grow must not take. Room for 6 data blocks.
+modprobe -q loop
+img=$scratch/bdev.vdi
+"$V" create "$img" 16M
+truncate -s 8M "$img"
+truncate -s 16M "$scratch/bdev.raw"
+if loopdev=$(losetup -f --show "$img"); then
+	online "grow online 16M -> 32M on a block device" "$loopdev" \
+		"$scratch/bdev.raw" $((32 * MiB))
+	losetup -d "$loopdev"
+else
+	tap_fail "grow online on a block device" "losetup failed"
+fi
 tap_done
