@@ -469,13 +469,19 @@ static u32 vdi_dio_align(struct file *file)
 
 /*
  * Direct I/O as @flags ask (VDI_FLAG_DIRECT_IO*): possible when the file
- * can have it and the data area, so every block, is aligned for it.
+ * can have it and the data area, so every block, is aligned for it. The
+ * data must also start on a page of its own: the header and the map are
+ * written through the page cache a page at a time, and the writeback of
+ * a page shared with the first data block would put back what a direct
+ * write had just replaced (a block device with 512-byte sectors and an
+ * image made by QEMU, whose data follows the map at any 512 bytes).
  */
 static int vdi_dio_select(struct vdi_image *img, u32 flags)
 {
 	u32 align = img->dio_align;
+	bool page_ok = IS_ALIGNED(img->h.offset_data, PAGE_SIZE);
 
-	img->dio = align &&
+	img->dio = align && page_ok &&
 		!((img->h.offset_data | img->h.block_size) & (align - 1));
 	if (!(flags & (VDI_FLAG_DIRECT_IO | VDI_FLAG_DIRECT_IO_AUTO)))
 		img->dio = false;
@@ -484,10 +490,13 @@ static int vdi_dio_select(struct vdi_image *img, u32 flags)
 	if (!align)
 		pr_warn("%pD: no direct I/O: the backing file does not support it\n",
 			img->file);
-	else
+	else if ((img->h.offset_data | img->h.block_size) & (align - 1))
 		pr_warn("%pD: no direct I/O: data offset %u or block size %u is not a multiple of %u, the backing file's direct I/O alignment\n",
 			img->file, img->h.offset_data, img->h.block_size,
 			align);
+	else
+		pr_warn("%pD: no direct I/O: data offset %u is not a multiple of the page size %lu, so the block map's cached writes would share a page with the data\n",
+			img->file, img->h.offset_data, PAGE_SIZE);
 	return -EINVAL;
 }
 

@@ -5,7 +5,9 @@
 # vdisetup (data at 2 MiB) can have direct I/O, images made by qemu-img
 # (data at 1 KiB) cannot. auto picks accordingly, on refuses the QEMU image
 # with EINVAL, the reason in the kernel log and no device left behind, and
-# list and sysfs report the choice. Direct I/O really bypasses the image
+# list and sysfs report the choice. On a loop device with 512-byte sectors
+# the QEMU image is refused too: its data starts inside the map's last
+# page (the page cache's writeback of it would undo direct writes). Direct I/O really bypasses the image
 # file's page cache (fincore), buffered I/O does not. Data written in one
 # mode reads back in the other, both for whole blocks and for fio's random
 # writes of 512 B to 64 KiB, which mix requests aligned for direct I/O with
@@ -15,7 +17,7 @@
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
-vdi_setup fio jq qemu-img mkfs.ext4 fincore
+vdi_setup fio jq qemu-img mkfs.ext4 fincore losetup
 
 tap_plan
 dmesg_start=$(dmesg | wc -l)
@@ -91,6 +93,22 @@ tap_eq "qemu.vdi --direct-io=on: the kernel log names the misalignment" 1 \
 		"vdi: qemu.vdi: no direct I/O: data offset 1024 or block size 1048576 is not a multiple of 4096, the backing file's direct I/O alignment")"
 tap_eq "qemu.vdi --direct-io=on: no device made for it" "$devs_before" \
 	"$(vdi_count)"
+# A block device with 512-byte sectors takes direct I/O at 512 bytes, but
+# the data of QEMU's image starts inside the map's last page: refused.
+modprobe -q loop
+if loopdev=$(losetup -f --show "$qemu"); then
+	check_mode "$loopdev" false --direct-io=auto
+	out=$("$VDISETUP" attach --show --direct-io=on "$loopdev" 2>&1)
+	tap_eq "qemu.vdi on a 512-byte loop device, --direct-io=on: refused" \
+		"1 $loopdev: attach failed: Invalid argument (no direct I/O on this file; the kernel log says why)" \
+		"$? $out"
+	tap_eq "... the kernel log names the page the data shares with the map" 1 \
+		"$(dmesg | tail -n +$((dmesg_start + 1)) | grep -cF \
+			"vdi: ${loopdev#/dev/}: no direct I/O: data offset 1024 is not a multiple of the page size 4096, so the block map's cached writes would share a page with the data")"
+	losetup -d "$loopdev"
+else
+	tap_fail "qemu.vdi on a loop device" "losetup failed"
+fi
 tap_eq "--direct-io=maybe: a usage error" 1 \
 	"$("$VDISETUP" attach --direct-io=maybe "$own" >/dev/null 2>&1; echo $?)"
 
