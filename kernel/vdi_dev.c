@@ -724,7 +724,9 @@ out_unlock:
  *
  * The last close already wrote back and dropped the device's page cache,
  * so no request is in flight; the freeze only makes sure, and after it no
- * new request can see the image. Then the metadata is written back.
+ * new request can see the image. Then the metadata is written back; a
+ * failure can only be logged here (vdi_image_writeback), which is why
+ * VDI_DETACH flushes first and returns its error.
  */
 static void vdi_unbind(struct vdi_device *vdev)
 {

@@ -27,7 +27,13 @@
  * appending is impossible does it flush and wait for one. Freed blocks
  * not reused by unbind are given back then by vdi_image_pack(), which
  * moves the last data blocks into them; a crash before leaves leaks only,
- * which "vdisetup compact" and "vdisetup check --repair" take back.
+ * which the next attach reuses (vdi_take_leaked) and "vdisetup compact"
+ * and "vdisetup check --repair" take back.
+ *
+ * A failed metadata write is not forgotten: the map sectors stay dirty
+ * until an fsync after their write succeeded, and from the failure on no
+ * freed block is reused or moved, because the map on disk may still name
+ * it for its old owner (vdi_meta_durable). The device goes on serving.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
