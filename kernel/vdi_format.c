@@ -49,6 +49,8 @@ static const char *const vdi_messages[VDI_ERR_COUNT] = {
 	[VDI_ERR_CHAIN_CYCLE]		= "chain of parents loops back to an image in it",
 	[VDI_ERR_CHAIN_DEPTH]		= "chain too long",
 	[VDI_ERR_PARENT_MISSING]	= "parent image not found",
+	[VDI_ERR_ENTRY_BEYOND]		=
+		"block map entry past the image's blocks (its data is in the file)",
 };
 
 const char *vdi_strerror(enum vdi_error err)
@@ -91,6 +93,7 @@ int vdi_error_errno(enum vdi_error err)
 	case VDI_ERR_ENTRY_RANGE:
 	case VDI_ERR_ENTRY_DUPLICATE:
 	case VDI_ERR_ENTRY_PAST_EOF:
+	case VDI_ERR_ENTRY_BEYOND:
 		return -EUCLEAN;
 	default:
 		return -EINVAL;
@@ -175,6 +178,7 @@ int vdi_explain(char *buf, size_t len, enum vdi_error err,
 	case VDI_ERR_ENTRY_RANGE:
 	case VDI_ERR_ENTRY_DUPLICATE:
 	case VDI_ERR_ENTRY_PAST_EOF:
+	case VDI_ERR_ENTRY_BEYOND:
 		if (!st)
 			break;
 		entry = st->bad_entry;
@@ -317,7 +321,13 @@ static enum vdi_error vdi_check_fields(const struct vdi_header *h,
 	/* Both factors are 32-bit, so the 64-bit product cannot overflow. */
 	if ((u64)h->blocks_in_image * h->block_size < h->disk_size)
 		return VDI_ERR_MAP_TOO_SMALL;
-	if (h->blocks_allocated > h->blocks_in_image)
+	/*
+	 * Past blocks_in_image only in a dynamic image (QEMU and VirtualBox
+	 * append there), and never into the marker values.
+	 */
+	if (h->blocks_allocated > h->blocks_in_image &&
+	    (h->image_type == VDI_TYPE_FIXED ||
+	     h->blocks_allocated > VDI_MAX_DATA_BLOCKS))
 		return VDI_ERR_BLOCKS_ALLOCATED;
 	if (vdi_uuid_is_null(h->uuid_image))
 		return VDI_ERR_UUID_IMAGE;
@@ -498,9 +508,16 @@ u64 vdi_map_bytes(const struct vdi_header *h)
 	       ~(u64)(VDI_SECTOR_SIZE - 1);
 }
 
-size_t vdi_map_seen_bytes(const struct vdi_header *h)
+size_t vdi_map_seen_bytes(const struct vdi_header *h, u64 file_size)
 {
-	return BITS_TO_LONGS(h->blocks_in_image) * sizeof(unsigned long);
+	u64 blocks = 0;
+
+	if (file_size > h->offset_data)
+		blocks = (file_size - h->offset_data) / h->block_size;
+	blocks = blocks > VDI_MAX_DATA_BLOCKS ? VDI_MAX_DATA_BLOCKS : blocks;
+	if (blocks < h->blocks_in_image)
+		blocks = h->blocks_in_image;
+	return BITS_TO_LONGS(blocks) * sizeof(unsigned long);
 }
 
 /**
@@ -513,19 +530,25 @@ size_t vdi_map_seen_bytes(const struct vdi_header *h)
  * The rules of vdi_map_check() for a single entry, for "vdisetup check",
  * which reports every bad entry rather than the first.
  *
- * Return: VDI_OK or the reason the entry is bad.
+ * Return: VDI_OK; VDI_ERR_ENTRY_BEYOND for an entry vdi_map_check()
+ * accepts past blocks_in_image; or the reason the entry is bad.
  */
 enum vdi_error vdi_entry_check(const struct vdi_header *h, u32 e,
 			       u64 file_size, unsigned long *seen)
 {
-	/* Range first: @seen has one bit per block of the image. */
-	if (e >= h->blocks_in_image)
+	bool past_eof = vdi_block_offset(h, e) + h->block_size > file_size;
+
+	/*
+	 * Range first: below blocks_in_image, or inside the file below
+	 * VDI_MAX_DATA_BLOCKS, @e has a bit in @seen (vdi_map_seen_bytes()).
+	 */
+	if (e >= VDI_MAX_DATA_BLOCKS || (e >= h->blocks_in_image && past_eof))
 		return VDI_ERR_ENTRY_RANGE;
 	if (__test_and_set_bit(e, seen))
 		return VDI_ERR_ENTRY_DUPLICATE;
-	if (vdi_block_offset(h, e) + h->block_size > file_size)
+	if (past_eof)
 		return VDI_ERR_ENTRY_PAST_EOF;
-	return VDI_OK;
+	return e >= h->blocks_in_image ? VDI_ERR_ENTRY_BEYOND : VDI_OK;
 }
 
 /**
@@ -565,8 +588,12 @@ enum vdi_error vdi_map_check(const struct vdi_header *h, const u32 *map,
 		st->bad_index = i;
 		st->bad_entry = e;
 		err = vdi_entry_check(h, e, file_size, seen);
-		if (err)
+		if (err == VDI_ERR_ENTRY_BEYOND) {
+			if (!st->beyond++)
+				st->beyond_index = i;
+		} else if (err) {
 			return err;
+		}
 		st->allocated++;
 		if (e >= st->next_free)
 			st->next_free = e + 1;

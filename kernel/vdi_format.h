@@ -41,6 +41,13 @@
  * give 64 TiB at the default 1 MiB block size.
  */
 #define VDI_MAX_BLOCKS		0x04000000U	/* 2^26 */
+/*
+ * Data blocks an image may have in its file: entries and blocks_allocated
+ * may go past blocks_in_image (images other tools compacted, VirtualBox
+ * appending after them), and QEMU and VirtualBox read those, but no
+ * further than this, which bounds the bitmap of vdi_map_seen_bytes().
+ */
+#define VDI_MAX_DATA_BLOCKS	(2 * VDI_MAX_BLOCKS)
 
 #define VDI_UUID_SIZE		16
 
@@ -143,6 +150,7 @@ enum vdi_error {
 	VDI_ERR_CHAIN_CYCLE,		/* an image twice in one chain */
 	VDI_ERR_CHAIN_DEPTH,		/* over VDI_MAX_CHAIN images */
 	VDI_ERR_PARENT_MISSING,		/* the bottom image is a child */
+	VDI_ERR_ENTRY_BEYOND,		/* entry >= blocks_in_image, in the file */
 	VDI_ERR_COUNT
 };
 
@@ -153,6 +161,8 @@ struct vdi_map_stats {
 	u32	next_free;		/* max(blocks_allocated, top entry + 1) */
 	u32	bad_index;		/* map index of the first bad entry */
 	u32	bad_entry;		/* and its value */
+	u32	beyond;			/* entries past blocks_in_image */
+	u32	beyond_index;		/* the first of them */
 };
 
 const char *vdi_strerror(enum vdi_error err);
@@ -239,10 +249,13 @@ static inline bool vdi_entry_allocated(u32 entry)
 
 /*
  * Check a map already converted to CPU order (vdi_map_to_cpu): every
- * allocated entry below blocks_in_image, used once, and its whole block
- * inside the file. @seen is scratch memory of vdi_map_seen_bytes(h), zeroed
- * by the caller. Fills @st (on failure st->bad_index and st->bad_entry name
- * the entry).
+ * allocated entry used once and its whole block inside the file. An entry
+ * at or past blocks_in_image is accepted there, as QEMU and VirtualBox
+ * read it, and counted in st->beyond ("vdisetup check" reports it as
+ * VDI_ERR_ENTRY_BEYOND, and its repair moves the block below). @seen is
+ * scratch memory of vdi_map_seen_bytes(h, file_size), zeroed by the
+ * caller. Fills @st (on failure st->bad_index and st->bad_entry name the
+ * entry).
  */
 enum vdi_error vdi_map_check(const struct vdi_header *h, const u32 *map,
 			     u64 file_size, unsigned long *seen,
@@ -250,12 +263,19 @@ enum vdi_error vdi_map_check(const struct vdi_header *h, const u32 *map,
 
 /*
  * The same rules for one allocated entry @e, marking it in @seen: for
- * callers that go on past a bad entry, as "vdisetup check" does.
+ * callers that go on past a bad entry, as "vdisetup check" does. An entry
+ * that vdi_map_check() accepts past blocks_in_image is
+ * VDI_ERR_ENTRY_BEYOND here (and marked).
  */
 enum vdi_error vdi_entry_check(const struct vdi_header *h, u32 e,
 			       u64 file_size, unsigned long *seen);
 
-size_t vdi_map_seen_bytes(const struct vdi_header *h);
+/*
+ * Bytes of the bitmap of data blocks vdi_map_check() needs: one bit for
+ * each of blocks_in_image, or for each block the file holds, whichever is
+ * more, up to VDI_MAX_DATA_BLOCKS.
+ */
+size_t vdi_map_seen_bytes(const struct vdi_header *h, u64 file_size);
 
 /* In place, little-endian on disk to CPU order and back. */
 void vdi_map_to_cpu(u32 *map, u32 count);

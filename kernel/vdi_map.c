@@ -119,12 +119,14 @@ static void vdi_refuse_msg(struct file *file, enum vdi_error verr,
  */
 static int vdi_take_leaked(struct vdi_image *img, const unsigned long *seen)
 {
+	/* Past blocks_in_image a block is never handed out (vdi_take_slot). */
+	u32 end = min(img->next_free, img->h.blocks_in_image);
 	struct vdi_spare *sp;
 	u32 slot, n = 0;
 
 	img->flush_seq = 1;
 	img->durable_seq = 1;
-	for_each_clear_bit(slot, seen, img->next_free) {
+	for_each_clear_bit(slot, seen, end) {
 		if (n++ == VDI_MAX_LEAKED_SPARES)
 			break;
 		sp = kmalloc(sizeof(*sp), GFP_KERNEL);
@@ -187,7 +189,8 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 	map_bytes = vdi_map_bytes(&img->h);
 	err = -ENOMEM;
 	img->map = kvmalloc(map_bytes, GFP_KERNEL);
-	seen = kvzalloc(vdi_map_seen_bytes(&img->h), GFP_KERNEL);
+	seen = kvzalloc(vdi_map_seen_bytes(&img->h, size),
+			 GFP_KERNEL);
 	if (!img->map || !seen) {
 		kvfree(seen);
 		goto fail;
@@ -848,7 +851,8 @@ static int vdi_pack_data(struct vdi_image *img, u32 *owner, u32 *count)
 
 /*
  * Gives back the data blocks freed while bound, in a flushed image with no
- * I/O in flight (at unbind).
+ * I/O in flight (at unbind), and brings blocks that other tools left past
+ * blocks_in_image below it.
  * *
  * QEMU's and our check want blocks_allocated equal to the number of
  * allocated entries. In an order that leaves at worst leaked blocks at
@@ -871,7 +875,12 @@ static void vdi_image_pack(struct vdi_image *img)
 			img->file, count - img->allocated);
 		return;
 	}
-	owner = kvmalloc_array(count, sizeof(*owner), GFP_KERNEL);
+	/* Up to the last block in use: blocks_allocated may be far above. */
+	for (count = 0, blk = 0; blk < img->h.blocks_in_image; blk++)
+		if (vdi_entry_allocated(img->map[blk]))
+			count = max(count, img->map[blk] + 1);
+	owner = kvmalloc_array(count ?: 1, sizeof(*owner),
+			       GFP_KERNEL | __GFP_NOWARN);
 	if (!owner) {
 		err = -ENOMEM;
 		goto out;

@@ -126,7 +126,10 @@ CASE(disk_size_past_max_product)
 	s->h.disk_size = 64ULL * VDI_MAX_BLOCK_SIZE + 1;
 }
 
-CASE(blocks_allocated_over_blocks) { s->h.blocks_allocated = 65; }
+CASE(blocks_allocated_over_cap)
+{
+	s->h.blocks_allocated = VDI_MAX_DATA_BLOCKS + 1;
+}
 CASE(blocks_allocated_fffffffd) { s->h.blocks_allocated = 0xFFFFFFFD; }
 CASE(blocks_allocated_all_ones) { s->h.blocks_allocated = 0xFFFFFFFF; }
 CASE(uuid_image_null) { memset(s->h.uuid_image, 0, VDI_UUID_SIZE); }
@@ -286,7 +289,7 @@ static const struct hostile cases[] = {
 	H(disk_size_2_64_minus_512, MAP_TOO_SMALL),
 	H(disk_size_all_ones, MAP_TOO_SMALL),
 	H(disk_size_past_max_product, MAP_TOO_SMALL),
-	H(blocks_allocated_over_blocks, BLOCKS_ALLOCATED),
+	H(blocks_allocated_over_cap, BLOCKS_ALLOCATED),
 	H(blocks_allocated_fffffffd, BLOCKS_ALLOCATED),
 	H(blocks_allocated_all_ones, BLOCKS_ALLOCATED),
 	H(uuid_image_null, UUID_IMAGE),
@@ -393,7 +396,7 @@ static enum vdi_error write_case(const char *dir, const struct hostile *c,
 	if (!err) {
 		map_len = h.blocks_in_image;
 		map = full_map(&s, map_len);
-		seen = calloc(1, vdi_map_seen_bytes(&h));
+		seen = calloc(1, vdi_map_seen_bytes(&h, s.file_size));
 		if (!map || !seen)
 			die("malloc", c->name);
 		err = vdi_map_check(&h, map, s.file_size, seen, &st);

@@ -125,7 +125,8 @@ static const struct refusal refusals[] = {
 	{ "disk size 0", 368, 0, EINVAL, VDI_ERR_DISK_SIZE },
 	{ "block size 3 MiB", 376, 3 * MIB, EOPNOTSUPP, VDI_ERR_BLOCK_SIZE },
 	{ "block_extra 512", 380, 512, EOPNOTSUPP, VDI_ERR_BLOCK_EXTRA },
-	{ "allocated > blocks", 388, 17, EUCLEAN, VDI_ERR_BLOCKS_ALLOCATED },
+	{ "allocated past the cap", 388, VDI_MAX_DATA_BLOCKS + 1, EUCLEAN,
+	  VDI_ERR_BLOCKS_ALLOCATED },
 	{ "parent UUID set", 440, 0xdeadbeef, EOPNOTSUPP, VDI_ERR_DIFFERENCING },
 };
 

@@ -158,7 +158,7 @@ static void explain_refusal(int fd, u32 reason, char *buf, size_t len)
 	if (err == VDI_OK) {
 		map_len = (size_t)h.blocks_in_image * sizeof(*map);
 		map = malloc(map_len);
-		seen = calloc(1, vdi_map_seen_bytes(&h));
+		seen = calloc(1, vdi_map_seen_bytes(&h, size));
 		if (!map || !seen ||
 		    pread_full(fd, map, map_len, h.offset_bmap) != (ssize_t)map_len)
 			goto fallback;

@@ -67,7 +67,7 @@ int blocks_open(struct blocks *b, struct image *img, const char *path,
 	map = image_read_map(img);
 	if (!map)
 		goto fail;
-	ret = image_check_map(img, map, why, sizeof(why));
+	ret = image_check_map(img, map, false, why, sizeof(why));
 	if (ret > 0)
 		errmsg(path, "cannot %s: %s; run 'vdisetup check --repair'",
 		       what, why);
@@ -161,7 +161,7 @@ int blocks_point(struct blocks *b, u32 index, u32 entry)
 	return image_write_entries(b->img, b->map, index, 1);
 }
 
-int blocks_move(struct blocks *b, u32 from, u32 to)
+int blocks_adopt(struct blocks *b, u32 index, u32 from, u32 to)
 {
 	struct image *img = b->img;
 
@@ -176,9 +176,14 @@ int blocks_move(struct blocks *b, u32 from, u32 to)
 	if (image_sync(img, "cannot sync a moved data block") < 0)
 		return -1;
 	/* And the entry is, before the place it left is reused or cut off. */
-	if (blocks_point(b, b->owner[from], to) < 0)
+	if (blocks_point(b, index, to) < 0)
 		return -1;
 	return image_sync(img, "cannot sync the block map");
+}
+
+int blocks_move(struct blocks *b, u32 from, u32 to)
+{
+	return blocks_adopt(b, b->owner[from], from, to);
 }
 
 /*

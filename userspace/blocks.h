@@ -63,6 +63,13 @@ int blocks_point(struct blocks *b, u32 index, u32 entry);
 int blocks_move(struct blocks *b, u32 from, u32 to);
 
 /*
+ * Entry @index's data block @from copied to the unused @to, and the entry
+ * pointed there after it, each synced. @from may be at or past b->count,
+ * where other tools leave blocks past blocks_in_image.
+ */
+int blocks_adopt(struct blocks *b, u32 index, u32 from, u32 to);
+
+/*
  * Move the last block in use into the first unused one until the blocks
  * in use are data blocks 0 to b->used - 1.
  */

@@ -267,7 +267,7 @@ void chain_close(struct chain *c)
 	}
 }
 
-int chain_load_maps(struct chain *c)
+int chain_load_maps(struct chain *c, bool beyond_ok)
 {
 	char why[160];
 	u32 i;
@@ -277,7 +277,8 @@ int chain_load_maps(struct chain *c)
 		c->maps[i] = image_read_map(&c->img[i]);
 		if (!c->maps[i])
 			return -1;
-		ret = image_check_map(&c->img[i], c->maps[i], why, sizeof(why));
+		ret = image_check_map(&c->img[i], c->maps[i], beyond_ok, why,
+				      sizeof(why));
 		if (ret > 0)
 			errmsg(c->img[i].path, "%s; run 'vdisetup check'", why);
 		if (ret)

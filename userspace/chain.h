@@ -42,8 +42,11 @@ struct chain {
 int chain_open(struct chain *c, const char *top, const struct chain_opts *o);
 void chain_close(struct chain *c);
 
-/* Every image's block map, checked as attach checks it: 0, or -1 (printed). */
-int chain_load_maps(struct chain *c);
+/*
+ * Every image's block map, checked as attach checks it: 0, or -1 (printed).
+ * Entries past blocks_in_image only with @beyond_ok (image_check_map()).
+ */
+int chain_load_maps(struct chain *c, bool beyond_ok);
 
 /*
  * Virtual block @i as the chain reads it into @buf (block_size bytes): 1

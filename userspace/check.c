@@ -17,7 +17,10 @@
  *
  * --repair never drops a block that holds data. Bad and duplicate entries
  * (the later one) are cleared, as VirtualBox's repair does; a block the
- * file ends inside is completed with zeros; unused blocks are squeezed out
+ * file ends inside is completed with zeros; an entry past blocks_in_image
+ * whose data is in the file (QEMU and VirtualBox read it; compaction tools
+ * leave them) has its block copied into an unused one below blocks_in_image
+ * and points there, so the image reads as before; unused blocks are squeezed out
  * by moving the last block into each hole; blocks_allocated is set and the
  * file truncated after the last block. Each step is synced before the next
  * one depends on it, so a crash at any point leaves at worst a leak.
@@ -56,6 +59,9 @@ struct check {
 	u32 zero;		/* VDI_BLOCK_ZERO entries */
 	u32 cleared;		/* bad entries cleared in the map */
 	u64 need_size;		/* file size the good blocks need */
+	u32 *beyond;		/* entries past blocks_in_image: map index, */
+	u32 *beyond_block;	/* and data block, kept apart from c->b */
+	u32 nbeyond;
 };
 
 static void check_usage(FILE *out)
@@ -161,7 +167,13 @@ static void check_entry(struct check *c, u32 *map, u32 i, unsigned long *seen)
 	err = vdi_entry_check(h, map[i], c->img.file_size, seen);
 	if (err)
 		vdi_explain(why, sizeof(why), err, h, &st);
-	if (err == VDI_ERR_ENTRY_PAST_EOF && start < c->img.file_size) {
+	if (err == VDI_ERR_ENTRY_BEYOND) {
+		/* Data QEMU and VirtualBox read: repair moves it below. */
+		report(c, CORRUPTION, "%s", why);
+		c->beyond[c->nbeyond] = i;
+		c->beyond_block[c->nbeyond++] = map[i];
+		map[i] = VDI_BLOCK_FREE;
+	} else if (err == VDI_ERR_ENTRY_PAST_EOF && start < c->img.file_size) {
 		/* What the file holds of the block is data: keep it. */
 		report(c, CORRUPTION, "%s; the file ends inside the block", why);
 		if (start + h->block_size > c->need_size)
@@ -219,8 +231,10 @@ static int check_map(struct check *c)
 	map = image_read_map(&c->img);
 	if (!map)
 		return -1;
-	seen = calloc(1, vdi_map_seen_bytes(&c->img.h));
-	if (!seen) {
+	seen = calloc(1, vdi_map_seen_bytes(&c->img.h, c->img.file_size));
+	c->beyond = calloc(c->img.h.blocks_in_image, sizeof(u32));
+	c->beyond_block = calloc(c->img.h.blocks_in_image, sizeof(u32));
+	if (!seen || !c->beyond || !c->beyond_block) {
 		errmsg_sys(c->img.path, "cannot allocate memory");
 		free(map);
 		return -1;
@@ -303,11 +317,32 @@ static void check_free(struct check *c)
 {
 	image_close(&c->img);
 	blocks_release(&c->b);
+	free(c->beyond);
+	free(c->beyond_block);
 }
 
 /*
- * Data first (blocks completed, holes filled, each moved block and its
- * entry synced in turn), then the cleared entries, then the header, then
+ * Each block past blocks_in_image into an unused one below: there is one,
+ * since every entry names a different block and there are no more entries
+ * than blocks_in_image.
+ */
+static int adopt_beyond(struct check *c)
+{
+	u32 i, hole = 0;
+
+	for (i = 0; i < c->nbeyond; i++) {
+		hole = blocks_next_free(&c->b, hole);
+		if (blocks_adopt(&c->b, c->beyond[i], c->beyond_block[i],
+				 hole) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Data first (blocks completed, blocks past blocks_in_image brought below,
+ * holes filled, each moved block and its entry synced in turn), then the
+ * cleared entries, then the header, then
  * the truncation, each synced: the map never points at data that is not
  * on disk, and until the header is written its old blocks_allocated stays
  * as it was for every entry the map has.
@@ -317,7 +352,7 @@ static int repair(struct check *c)
 	if (c->need_size > c->img.file_size &&
 	    image_set_size(&c->img, c->need_size, "cannot complete a data block") < 0)
 		return -1;
-	if (blocks_pack(&c->b) < 0)
+	if (adopt_beyond(c) < 0 || blocks_pack(&c->b) < 0)
 		return -1;
 	if (c->cleared && (image_write_map(&c->img, c->b.map) < 0 ||
 			   image_sync(&c->img, "cannot sync the block map") < 0))

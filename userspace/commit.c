@@ -78,7 +78,7 @@ static int take(struct commit *m)
 
 	if (image_claim(m->child, "commit") < 0 ||
 	    image_claim(m->parent, "commit into it") < 0 ||
-	    chain_load_maps(&m->c) < 0)
+	    chain_load_maps(&m->c, false) < 0)
 		return -1;
 	m->cmap = m->c.maps[0];
 	/* blocks_init() takes the map: the chain keeps its own copy. */

@@ -183,7 +183,7 @@ static int convert(struct convert *cv, struct create_opts *out)
 	const struct vdi_header *h = &cv->c.img[0].h;
 	u32 i;
 
-	if (chain_load_maps(&cv->c) < 0)
+	if (chain_load_maps(&cv->c, true) < 0)
 		return 1;
 	cv->buf = malloc(h->block_size);
 	cv->map = malloc((size_t)h->blocks_in_image * sizeof(u32));

@@ -184,10 +184,10 @@ u32 *image_read_map(const struct image *img)
 	return map;
 }
 
-int image_check_map(const struct image *img, const u32 *map, char *why,
-		    size_t len)
+int image_check_map(const struct image *img, const u32 *map, bool beyond_ok,
+		    char *why, size_t len)
 {
-	unsigned long *seen = calloc(1, vdi_map_seen_bytes(&img->h));
+	unsigned long *seen = calloc(1, vdi_map_seen_bytes(&img->h, img->file_size));
 	struct vdi_map_stats st;
 	enum vdi_error err;
 
@@ -197,6 +197,11 @@ int image_check_map(const struct image *img, const u32 *map, char *why,
 	}
 	err = vdi_map_check(&img->h, map, img->file_size, seen, &st);
 	free(seen);
+	if (!err && st.beyond && !beyond_ok) {
+		err = VDI_ERR_ENTRY_BEYOND;
+		st.bad_index = st.beyond_index;
+		st.bad_entry = map[st.beyond_index];
+	}
 	if (!err)
 		return 0;
 	vdi_explain(why, len, err, &img->h, &st);

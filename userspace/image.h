@@ -58,9 +58,12 @@ u32 *image_read_map(const struct image *img);
 /*
  * vdi_map_check() on @map, as attach runs it: 0 if the driver would take
  * it, 1 if not (@why says why), -1 if it could not be checked (printed).
+ * Entries past blocks_in_image (data inside the file, as other tools
+ * leave them) are taken only with @beyond_ok: readers take them, the
+ * commands that move blocks (struct blocks) do not.
  */
-int image_check_map(const struct image *img, const u32 *map, char *why,
-		    size_t len);
+int image_check_map(const struct image *img, const u32 *map, bool beyond_ok,
+		    char *why, size_t len);
 
 /*
  * Write @count entries of @map (CPU order, left unchanged) from entry

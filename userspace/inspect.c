@@ -427,7 +427,7 @@ static void warn_bad_map(const struct image *img, const u32 *map)
 {
 	char why[160];
 
-	if (image_check_map(img, map, why, sizeof(why)) > 0)
+	if (image_check_map(img, map, true, why, sizeof(why)) > 0)
 		errmsg(img->path, "warning: %s; run 'vdisetup check'", why);
 }
 

@@ -29,8 +29,12 @@ static void verify_header(const struct vdi_header *h, u64 file_size)
 {
 	u64 map_end = h->offset_bmap + (u64)h->blocks_in_image * 4;
 
+	/* blocks_allocated past the map: only dynamic, up to the cap. */
 	if (map_end > h->offset_data || map_end > file_size ||
 	    h->blocks_in_image > VDI_MAX_BLOCKS ||
+	    h->blocks_allocated > VDI_MAX_DATA_BLOCKS ||
+	    (h->image_type == VDI_TYPE_FIXED &&
+	     h->blocks_allocated > h->blocks_in_image) ||
 	    vdi_virtual_size(h) < h->disk_size ||
 	    vdi_virtual_size(h) > (u64)h->blocks_in_image * h->block_size)
 		abort();
@@ -40,7 +44,7 @@ static void verify_header(const struct vdi_header *h, u64 file_size)
 static void verify_map(const struct vdi_header *h, const u32 *map,
 		       u64 file_size, const struct vdi_map_stats *st)
 {
-	u32 i, allocated = 0, zero = 0;
+	u32 i, allocated = 0, zero = 0, beyond = 0;
 
 	for (i = 0; i < h->blocks_in_image; i++) {
 		if (map[i] == VDI_BLOCK_ZERO)
@@ -48,13 +52,14 @@ static void verify_map(const struct vdi_header *h, const u32 *map,
 		if (!vdi_entry_allocated(map[i]))
 			continue;
 		allocated++;
-		if (map[i] >= st->next_free ||
+		beyond += map[i] >= h->blocks_in_image;
+		if (map[i] >= st->next_free || map[i] >= VDI_MAX_DATA_BLOCKS ||
 		    vdi_block_offset(h, map[i]) + h->block_size > file_size)
 			abort();
 	}
 	if (allocated != st->allocated || zero != st->zero ||
-	    st->next_free < h->blocks_allocated ||
-	    st->next_free > h->blocks_in_image)
+	    beyond != st->beyond || st->next_free < h->blocks_allocated ||
+	    st->next_free > VDI_MAX_DATA_BLOCKS)
 		abort();
 }
 
@@ -311,7 +316,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 
 	map = malloc(h.blocks_in_image * sizeof(u32));
-	seen = calloc(1, vdi_map_seen_bytes(&h));
+	seen = calloc(1, vdi_map_seen_bytes(&h, file_size));
 	if (!map || !seen)
 		abort();
 	memcpy(map, data + h.offset_bmap, h.blocks_in_image * sizeof(u32));

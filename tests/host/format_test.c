@@ -64,7 +64,7 @@ static enum vdi_error check(FIXTURE_DATA(image) *self)
 	if (n > MAP_CAP)
 		return VDI_ERR_COUNT;
 	map = malloc(n * sizeof(u32));
-	seen = calloc(1, vdi_map_seen_bytes(&self->read));
+	seen = calloc(1, vdi_map_seen_bytes(&self->read, self->file_size));
 	if (!map || !seen)
 		abort();
 	memcpy(map, self->map, n * sizeof(u32));
@@ -199,7 +199,7 @@ TEST_F(image, valid_max_blocks)
 	self->h.offset_data = 0x200 + VDI_MAX_BLOCKS * 4;
 	self->file_size = self->h.offset_data;
 	ASSERT_EQ(VDI_OK, check_header(self));
-	EXPECT_EQ(VDI_MAX_BLOCKS / 8, vdi_map_seen_bytes(&self->read));
+	EXPECT_EQ(VDI_MAX_BLOCKS / 8, vdi_map_seen_bytes(&self->read, self->file_size));
 }
 
 /* ---- the pre-header and header fields ---- */
@@ -474,8 +474,23 @@ TEST_F(image, disk_size_all_ones)
 	ASSERT_EQ(VDI_ERR_MAP_TOO_SMALL, check(self));
 }
 
+/* Dynamic images may count blocks past the map, as other tools leave them. */
 TEST_F(image, blocks_allocated_over_blocks)
 {
+	self->h.blocks_allocated = 65;
+	ASSERT_EQ(VDI_OK, check(self));
+	EXPECT_EQ(65, self->st.next_free);
+}
+
+TEST_F(image, blocks_allocated_over_cap)
+{
+	self->h.blocks_allocated = VDI_MAX_DATA_BLOCKS + 1;
+	ASSERT_EQ(VDI_ERR_BLOCKS_ALLOCATED, check(self));
+}
+
+TEST_F(image, static_blocks_allocated_over_blocks)
+{
+	self->h.image_type = VDI_TYPE_FIXED;
 	self->h.blocks_allocated = 65;
 	ASSERT_EQ(VDI_ERR_BLOCKS_ALLOCATED, check(self));
 }
@@ -599,6 +614,32 @@ TEST_F(image, entry_equals_blocks)
 	ASSERT_EQ(VDI_ERR_ENTRY_RANGE, check(self));
 	EXPECT_EQ(17, self->st.bad_index);
 	EXPECT_EQ(64, self->st.bad_entry);
+}
+
+/*
+ * Past the map but inside the file: QEMU and VirtualBox read it, so the
+ * driver takes it, and counts it for "vdisetup check" to report.
+ */
+TEST_F(image, entry_beyond_blocks_in_file)
+{
+	self->map[17] = 70;
+	self->map[20] = 64;
+	self->h.blocks_allocated = 71;
+	self->file_size = self->h.offset_data + 71ULL * self->h.block_size;
+	ASSERT_EQ(VDI_OK, check(self));
+	EXPECT_EQ(2, self->st.beyond);
+	EXPECT_EQ(17, self->st.beyond_index);
+	EXPECT_EQ(71, self->st.next_free);
+}
+
+TEST_F(image, entry_beyond_blocks_duplicate)
+{
+	self->map[17] = 70;
+	self->map[18] = 70;
+	self->h.blocks_allocated = 71;
+	self->file_size = self->h.offset_data + 71ULL * self->h.block_size;
+	ASSERT_EQ(VDI_ERR_ENTRY_DUPLICATE, check(self));
+	EXPECT_EQ(18, self->st.bad_index);
 }
 
 TEST_F(image, entry_fffffffd)
