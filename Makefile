@@ -16,7 +16,8 @@ BUILD := $(TOP)/build
 
 # Kernels are found from the installed Debian headers, never from uname -r:
 # the machine building may run a kernel that cannot load modules.
-KVERS_INSTALLED := $(sort $(patsubst /lib/modules/%/build,%,$(wildcard /lib/modules/*/build)))
+# The debug kernel (tests/vm/debug-kernel) only for make test-debug.
+KVERS_INSTALLED := $(filter-out %-vdidebug,$(sort $(patsubst /lib/modules/%/build,%,$(wildcard /lib/modules/*/build))))
 ifdef KDIR
 KVER := $(shell cat $(KDIR)/include/config/kernel.release)
 else
@@ -39,7 +40,7 @@ USER_SRC := $(wildcard userspace/*.c) kernel/vdi_format.c
 USER_HDR := $(wildcard userspace/*.h userspace/sys/*.h) kernel/vdi_format.h \
 	kernel/uapi/linux/vdi.h
 
-.PHONY: all modules vdisetup test test-host test-vm demo bench soak lint install uninstall clean
+.PHONY: all modules vdisetup test test-host test-vm test-debug demo bench soak lint install uninstall clean
 all: modules vdisetup
 
 modules: $(foreach k,$(KVERS),$(BUILD)/$(k)/vdi.ko)
@@ -94,6 +95,12 @@ test-host:
 
 test-vm:
 	@tests/run-all --vm-only $(KVERS)
+
+# The VM suite on the debug kernel (KASAN, lockdep, ...), built first and
+# cached by tests/vm/debug-kernel; slower, so with more time and memory.
+test-debug:
+	@k=$$(tests/vm/debug-kernel) && \
+	VDI_VM_TIMEOUT=5400 VDI_VM_MEM=3072 tests/run-all --vm-only $$k
 
 demo: all
 	@tests/vm/run --kernel $(firstword $(KVERS)) -- $(TOP)/tests/demo.sh

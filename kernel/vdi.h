@@ -120,6 +120,10 @@ struct vdi_image {
  * @flags: effective VDI_FLAG_* while bound
  * @deleting: being removed; opens and binds are refused
  * @img: the image while bound; the I/O path reads it without @lock
+ * @held: opened exclusively (a mount, mkfs) since bound, or asked to
+ *	detach: only then does VDI_FLAG_AUTOCLEAR unbind at the last close,
+ *	so that a probe opening it shared (udev's blkid) cannot detach a
+ *	device attached through the control node before anyone used it
  * @visible: may be handed out by the control device (under vdi_ctl_mutex)
  */
 struct vdi_device {
@@ -136,6 +140,7 @@ struct vdi_device {
 	u32			flags;
 	bool			deleting;
 	struct vdi_image	*img;
+	bool			held;
 	bool			visible;
 };
 
@@ -148,6 +153,8 @@ struct vdi_device {
  * @iocb: the asynchronous direct I/O of the request
  * @ref: held by the submitter and by @iocb; the last put completes
  * @err: the result of @iocb
+ * @again: @iocb wrote less than asked (a full file system): the worker
+ *	writes the request again, waiting, to learn why (vdi_file_sync())
  * @img: the image the request entered (vdi_io_enter), else NULL
  * @io_epoch: the parity of the epoch it entered in
  * @bvec: the request's segments gathered from several bios when more than
@@ -160,6 +167,7 @@ struct vdi_cmd {
 	struct kiocb		iocb;
 	atomic_t		ref;
 	int			err;
+	bool			again;
 	struct vdi_image	*img;
 	unsigned int		io_epoch;
 	struct bio_vec		*bvec;
@@ -190,7 +198,7 @@ bool vdi_dio_works(struct file *file, u32 align);
 
 /* vdi_map.c */
 struct vdi_image *vdi_image_open(struct file *file, bool read_only,
-				 bool diff_ok, u32 *reason);
+				 bool diff_ok, u64 *map_budget, u32 *reason);
 void vdi_image_free(struct vdi_image *img);
 int vdi_image_flush(struct vdi_image *img);
 int vdi_image_modify(struct vdi_image *img);
@@ -205,7 +213,8 @@ int vdi_image_writeback(struct vdi_image *img);
 int vdi_image_grow(struct vdi_image *img, struct request_queue *q, u64 size);
 
 /* vdi_chain.c */
-int vdi_chain_open(struct vdi_image *img, struct vdi_config *cfg);
+int vdi_chain_open(struct vdi_image *img, struct vdi_config *cfg,
+		   u64 *map_budget);
 void vdi_chain_free(struct vdi_image *img);
 int vdi_chain_read(struct vdi_image *img, u32 blk, u32 entry, u32 off,
 		   struct iov_iter *iter);

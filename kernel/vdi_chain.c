@@ -86,7 +86,8 @@ static void vdi_chain_msg(struct vdi_image *child, struct vdi_image *parent,
 }
 
 /* A parent's descriptor, opened read-only of our own and checked. */
-static struct vdi_image *vdi_parent_open(int fd, u32 *reason)
+static struct vdi_image *vdi_parent_open(int fd, u64 *map_budget,
+					 u32 *reason)
 {
 	struct vdi_image *p;
 	struct file *file, *own;
@@ -98,7 +99,7 @@ static struct vdi_image *vdi_parent_open(int fd, u32 *reason)
 	fput(file);
 	if (IS_ERR(own))
 		return ERR_CAST(own);
-	p = vdi_image_open(own, true, true, reason);
+	p = vdi_image_open(own, true, true, map_budget, reason);
 	fput(own);
 	return p;
 }
@@ -156,7 +157,8 @@ static int vdi_chain_resolve(struct vdi_image *img)
 	struct vdi_image *p;
 	u32 blk, i, e;
 
-	img->level = kvzalloc(img->h.blocks_in_image, GFP_KERNEL);
+	img->level = kvzalloc(img->h.blocks_in_image,
+			      GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!img->level)
 		return -ENOMEM;
 	for (blk = 0; blk < img->h.blocks_in_image; blk++) {
@@ -184,11 +186,14 @@ static int vdi_chain_resolve(struct vdi_image *img)
  *	@cfg names parents
  * @cfg: the caller's configuration (parent_fds, nr_parents, the
  *	VDI_FLAG_FORCE flag); reason and reason_level set on refusal
+ * @map_budget: bytes of block map the parents may take together
+ *	(vdi_image_open())
  *
  * Return: 0 (also without parents), or a negative errno; the parents
  * opened so far go with @img (vdi_image_free()).
  */
-int vdi_chain_open(struct vdi_image *img, struct vdi_config *cfg)
+int vdi_chain_open(struct vdi_image *img, struct vdi_config *cfg,
+		   u64 *map_budget)
 {
 	const u32 n = cfg->nr_parents;
 	struct vdi_image *p;
@@ -214,7 +219,7 @@ int vdi_chain_open(struct vdi_image *img, struct vdi_config *cfg)
 	}
 	for (i = 0; i < n; i++) {
 		cfg->reason_level = i + 1;
-		p = vdi_parent_open(fds[i], &cfg->reason);
+		p = vdi_parent_open(fds[i], map_budget, &cfg->reason);
 		if (IS_ERR(p)) {
 			err = PTR_ERR(p);
 			goto out;

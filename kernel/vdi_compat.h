@@ -28,7 +28,7 @@
 #endif
 
 /* Implemented in vdi_dev.c with signatures that do not change. */
-int vdi_open(struct gendisk *disk);
+int vdi_open(struct gendisk *disk, bool excl);
 void vdi_release(struct gendisk *disk);
 int vdi_ioctl(struct block_device *bdev, bool excl, bool write,
 	      unsigned int cmd, unsigned long arg);
@@ -36,7 +36,7 @@ int vdi_ioctl(struct block_device *bdev, bool excl, bool write,
 #if VDI_KERNEL >= 605
 static inline int vdi_fops_open(struct gendisk *disk, blk_mode_t mode)
 {
-	return vdi_open(disk);
+	return vdi_open(disk, !!(mode & BLK_OPEN_EXCL));
 }
 
 static inline void vdi_fops_release(struct gendisk *disk)
@@ -58,7 +58,7 @@ static inline int vdi_prepare_to_claim(struct block_device *bdev, void *holder)
 #else
 static inline int vdi_fops_open(struct block_device *bdev, fmode_t mode)
 {
-	return vdi_open(bdev->bd_disk);
+	return vdi_open(bdev->bd_disk, !!(mode & FMODE_EXCL));
 }
 
 static inline void vdi_fops_release(struct gendisk *disk, fmode_t mode)

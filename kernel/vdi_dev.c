@@ -10,6 +10,10 @@
  * against a half-detached device. A device open by anyone besides the
  * caller (a mount, another process) refuses VDI_DETACH with -EBUSY, unless
  * it was attached with VDI_FLAG_AUTOCLEAR: then it goes at the last close.
+ * Autoclear by itself also unbinds at the last close, but only once the
+ * device was opened exclusively (mounted) or asked to detach: a device
+ * attached through the control node has no opener, and the first shared
+ * probe (udev's blkid) would otherwise detach it before it is used.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -544,6 +548,7 @@ struct file *vdi_backing_fget(int fd)
  */
 struct vdi_image *vdi_image_get(struct vdi_config *cfg, bool read_only)
 {
+	u64 map_budget = VDI_MAX_CHAIN_MAP_BYTES;
 	struct vdi_image *img;
 	struct file *file, *own;
 	int err;
@@ -559,11 +564,11 @@ struct vdi_image *vdi_image_get(struct vdi_config *cfg, bool read_only)
 		img = ERR_CAST(own);
 		goto out;
 	}
-	img = vdi_image_open(own, read_only, cfg->nr_parents != 0,
+	img = vdi_image_open(own, read_only, cfg->nr_parents != 0, &map_budget,
 			     &cfg->reason);
 	if (!IS_ERR(img)) {
 		img->dio_align = vdi_dio_align(own);
-		err = vdi_chain_open(img, cfg);
+		err = vdi_chain_open(img, cfg, &map_budget);
 		if (!err)
 			err = vdi_dio_select(img, cfg->flags);
 		if (err) {
@@ -693,6 +698,7 @@ int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
 	mapping_set_gfp_mask(mapping,
 			     img->old_gfp_mask & ~(__GFP_IO | __GFP_FS));
 	vdev->flags = flags;
+	vdev->held = false;
 	/* Pairs with the acquire in vdi_handle_rq(): an image seen is whole. */
 	smp_store_release(&vdev->img, img);
 	vdev->state = VDI_STATE_BOUND;
@@ -762,7 +768,7 @@ static void vdi_unbind(struct vdi_device *vdev)
 
 /* ------------------------------------------------------------ open etc. */
 
-int vdi_open(struct gendisk *disk)
+int vdi_open(struct gendisk *disk, bool excl)
 {
 	struct vdi_device *vdev = disk->private_data;
 	int err = 0;
@@ -770,6 +776,8 @@ int vdi_open(struct gendisk *disk)
 	mutex_lock(&vdev->lock);
 	if (vdev->state == VDI_STATE_RUNDOWN || vdev->deleting)
 		err = -ENXIO;
+	else if (excl && vdev->state == VDI_STATE_BOUND)
+		vdev->held = true;
 	mutex_unlock(&vdev->lock);
 	return err;
 }
@@ -783,7 +791,7 @@ void vdi_release(struct gendisk *disk)
 		return;
 	mutex_lock(&vdev->lock);
 	if (vdev->state == VDI_STATE_RUNDOWN ||
-	    (vdev->state == VDI_STATE_BOUND &&
+	    (vdev->state == VDI_STATE_BOUND && vdev->held &&
 	     (vdev->flags & VDI_FLAG_AUTOCLEAR))) {
 		vdev->state = VDI_STATE_RUNDOWN;
 		unbind = true;
@@ -862,6 +870,8 @@ static int vdi_detach(struct vdi_device *vdev, struct block_device *bdev)
 		vdev->state = VDI_STATE_RUNDOWN;
 	else if (!(vdev->flags & VDI_FLAG_AUTOCLEAR))
 		err = -EBUSY;
+	else
+		vdev->held = true;	/* asked for: at the last close */
 	mutex_unlock(&vdev->lock);
 	mutex_unlock(&disk->open_mutex);
 	return err;

@@ -51,6 +51,8 @@ static const char *const vdi_messages[VDI_ERR_COUNT] = {
 	[VDI_ERR_PARENT_MISSING]	= "parent image not found",
 	[VDI_ERR_ENTRY_BEYOND]		=
 		"block map entry past the image's blocks (its data is in the file)",
+	[VDI_ERR_CHAIN_MEMORY]		=
+		"chain's block maps too large for memory",
 };
 
 const char *vdi_strerror(enum vdi_error err)
@@ -84,6 +86,7 @@ int vdi_error_errno(enum vdi_error err)
 	case VDI_ERR_TOO_MANY_BLOCKS:
 	case VDI_ERR_DIFF_NO_LINK:
 	case VDI_ERR_CHAIN_DEPTH:
+	case VDI_ERR_CHAIN_MEMORY:
 		return -EOPNOTSUPP;
 	case VDI_ERR_PARENT_MISSING:
 		return -ENOENT;
@@ -191,6 +194,9 @@ int vdi_explain(char *buf, size_t len, enum vdi_error err,
 	case VDI_ERR_CHAIN_DEPTH:
 		return snprintf(buf, len, "%s (more than %u images)", msg,
 				VDI_MAX_CHAIN);
+	case VDI_ERR_CHAIN_MEMORY:
+		return snprintf(buf, len, "%s (more than %llu MiB together)",
+				msg, VDI_MAX_CHAIN_MAP_BYTES >> 20);
 	default:
 		break;
 	}

@@ -47,7 +47,7 @@
  * appending after them), and QEMU and VirtualBox read those, but no
  * further than this, which bounds the bitmap of vdi_map_seen_bytes().
  */
-#define VDI_MAX_DATA_BLOCKS	(2 * VDI_MAX_BLOCKS)
+#define VDI_MAX_DATA_BLOCKS	0x08000000U	/* 2^27 */
 
 #define VDI_UUID_SIZE		16
 
@@ -56,6 +56,8 @@
  * snapshot per level, and each level costs the driver its block map.
  */
 #define VDI_MAX_CHAIN		32U
+/* The block maps of a whole chain, together: as much as one image's. */
+#define VDI_MAX_CHAIN_MAP_BYTES	((unsigned long long)VDI_MAX_BLOCKS * 4)
 
 /* First 512 bytes of every v1.1 image, as stored (little-endian). */
 struct vdi_disk_header {
@@ -151,6 +153,7 @@ enum vdi_error {
 	VDI_ERR_CHAIN_DEPTH,		/* over VDI_MAX_CHAIN images */
 	VDI_ERR_PARENT_MISSING,		/* the bottom image is a child */
 	VDI_ERR_ENTRY_BEYOND,		/* entry >= blocks_in_image, in the file */
+	VDI_ERR_CHAIN_MEMORY,		/* maps over VDI_MAX_CHAIN_MAP_BYTES */
 	VDI_ERR_COUNT
 };
 

@@ -157,11 +157,31 @@ bool vdi_dio_works(struct file *file, u32 align)
 	return ret >= 0;
 }
 
-/* The last of the submitter and the kiocb completes the request. */
+/* Hands @cmd to the worker; from any context. */
+static void vdi_queue_cmd(struct vdi_device *vdev, struct vdi_cmd *cmd)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vdev->queue_lock, flags);
+	list_add_tail(&cmd->node, &vdev->queue);
+	spin_unlock_irqrestore(&vdev->queue_lock, flags);
+	queue_work(vdev->wq, &vdev->work);
+}
+
+/*
+ * The last of the submitter and the kiocb completes the request, or gives
+ * it back to the worker to be written again.
+ */
 static void vdi_aio_put(struct vdi_cmd *cmd)
 {
-	if (atomic_dec_and_test(&cmd->ref))
-		blk_mq_complete_request(blk_mq_rq_from_pdu(cmd));
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+	if (!atomic_dec_and_test(&cmd->ref))
+		return;
+	if (cmd->again)
+		vdi_queue_cmd(rq->q->queuedata, cmd);
+	else
+		blk_mq_complete_request(rq);
 }
 
 static void vdi_aio_complete(struct kiocb *iocb, long ret)
@@ -170,9 +190,17 @@ static void vdi_aio_complete(struct kiocb *iocb, long ret)
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 
 	vdi_kiocb_end(iocb);
-	/* Short: the file was truncated meanwhile, or a write just stopped. */
-	if (ret >= 0)
-		ret = ret == blk_rq_bytes(rq) ? 0 : -EIO;
+	/*
+	 * Short: the file was truncated meanwhile (a read), or a write
+	 * stopped where the file system filled, whose reason only writing
+	 * the rest gives: the worker writes it again, waiting.
+	 */
+	if (ret >= 0 && ret != blk_rq_bytes(rq)) {
+		cmd->again = iocb->ki_flags & IOCB_WRITE;
+		ret = -EIO;
+	} else if (ret > 0) {
+		ret = 0;
+	}
 	cmd->err = ret;
 	vdi_aio_put(cmd);
 }
@@ -303,7 +331,7 @@ static int vdi_rw(struct vdi_image *img, struct request *rq,
 		if (err)
 			return err;
 		vdi_kiocb_init(&cmd->iocb, img, fpos, &iter);
-		if (cmd->iocb.ki_flags & IOCB_DIRECT) {
+		if ((cmd->iocb.ki_flags & IOCB_DIRECT) && !cmd->again) {
 			vdi_file_aio(rq, cmd, &iter);
 			return -EIOCBQUEUED;
 		}
@@ -374,6 +402,7 @@ static void vdi_end_rq(struct request *rq, struct vdi_cmd *cmd, int err)
 	}
 	kfree(cmd->bvec);
 	cmd->bvec = NULL;
+	cmd->again = false;
 	if (err && err != -EOPNOTSUPP && err != -ENOSPC)
 		err = -EIO;
 	blk_mq_end_request(rq, errno_to_blk_status(err));
@@ -407,7 +436,14 @@ void vdi_work(struct work_struct *work)
 		if (!cmd)
 			break;
 		rq = blk_mq_rq_from_pdu(cmd);
-		err = vdi_handle_rq(vdev, rq, cmd);
+		if (cmd->again) {
+			/* Back from vdi_aio_complete(): entered, iter anew. */
+			kfree(cmd->bvec);
+			cmd->bvec = NULL;
+			err = vdi_rw(cmd->img, rq, cmd);
+		} else {
+			err = vdi_handle_rq(vdev, rq, cmd);
+		}
 		/* Queued: vdi_aio_complete() has it, and may have ended it. */
 		if (err != -EIOCBQUEUED)
 			vdi_end_rq(rq, cmd, err);
@@ -433,10 +469,7 @@ static blk_status_t vdi_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct vdi_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	blk_mq_start_request(rq);
-	spin_lock_irq(&vdev->queue_lock);
-	list_add_tail(&cmd->node, &vdev->queue);
-	spin_unlock_irq(&vdev->queue_lock);
-	queue_work(vdev->wq, &vdev->work);
+	vdi_queue_cmd(vdev, cmd);
 	return BLK_STS_OK;
 }
 
@@ -447,6 +480,7 @@ static int vdi_init_request(struct blk_mq_tag_set *set, struct request *rq,
 
 	cmd->img = NULL;
 	cmd->bvec = NULL;
+	cmd->again = false;
 	return 0;
 }
 

@@ -145,18 +145,24 @@ static int vdi_take_leaked(struct vdi_image *img, const unsigned long *seen)
  * @file: the backing file; the image takes its own reference
  * @read_only: no write will ever be issued to @file
  * @diff_ok: a differencing image is accepted (its parents are given)
+ * @map_budget: bytes of block map the image may still take, lowered by
+ *	its own: a chain of images shares VDI_MAX_CHAIN_MAP_BYTES
+ *	(VDI_ERR_CHAIN_MEMORY when it would go over)
  * @reason: set to the enum vdi_error when the format code refuses the image
  *
  * Everything a bound device needs is allocated here, before any lock is
  * taken, so that binding itself cannot fail for lack of memory and the I/O
- * path never allocates for the map.
+ * path never allocates for the map. The allocations are charged to the
+ * caller's memory cgroup and fail without a warning: the sizes come from
+ * the image.
  *
  * Return: the image, or an ERR_PTR: vdi_error_errno() for a refused image,
  * else the I/O or allocation error.
  */
 struct vdi_image *vdi_image_open(struct file *file, bool read_only,
-				 bool diff_ok, u32 *reason)
+				 bool diff_ok, u64 *map_budget, u32 *reason)
 {
+	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
 	u64 size = i_size_read(file->f_mapping->host);
 	struct vdi_map_stats st = { 0 };
 	struct vdi_image *img;
@@ -187,10 +193,14 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 
 	/* Whole sectors, padding included: the unit it is written back in. */
 	map_bytes = vdi_map_bytes(&img->h);
+	if (map_bytes > *map_budget) {
+		verr = VDI_ERR_CHAIN_MEMORY;
+		goto refuse;
+	}
+	*map_budget -= map_bytes;
 	err = -ENOMEM;
-	img->map = kvmalloc(map_bytes, GFP_KERNEL);
-	seen = kvzalloc(vdi_map_seen_bytes(&img->h, size),
-			 GFP_KERNEL);
+	img->map = kvmalloc(map_bytes, gfp);
+	seen = kvzalloc(vdi_map_seen_bytes(&img->h, size), gfp);
 	if (!img->map || !seen) {
 		kvfree(seen);
 		goto fail;
@@ -214,7 +224,7 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 	if (!read_only) {
 		err = -ENOMEM;
 		img->dirty = kvcalloc(BITS_TO_LONGS(map_bytes >> SECTOR_SHIFT),
-				      sizeof(unsigned long), GFP_KERNEL);
+				      sizeof(unsigned long), gfp);
 		img->buf = kmalloc(PAGE_SIZE, GFP_KERNEL);
 		if (img->dirty && img->buf)
 			err = img->h.image_type == VDI_TYPE_FIXED ? 0 :

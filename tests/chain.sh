@@ -11,7 +11,8 @@
 # and zeroed; write-zeroes; "vdisetup commit" and the parent read on its
 # own. Broken links are refused with their messages: wrong UUID, missing
 # parent, a cycle, a parent of another size, a parent changed since (and
-# accepted with --force). A chain of 16 levels; fio verify (crc32c) on a
+# accepted with --force). A chain whose block maps together need more
+# than 256 MiB is refused with its reason. A chain of 16 levels; fio verify (crc32c) on a
 # chain of 3; attach and detach keep no reference to any file.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
@@ -231,6 +232,28 @@ else
 	tap_fail "parent modified: accepted with --force" "vdisetup attach --force failed"
 	tap_fail "parent modified: --force reads the parent as it is now" "not attached"
 fi
+
+# Block maps of 128 MiB each (32 TiB of 1 MiB blocks): two fit the chain's
+# 256 MiB of map, a third is refused with the reason, and nothing is
+# attached. (Files of 128 MiB each, the maps of free entries.)
+m=$scratch/mem
+mkdir "$m"
+if "$VDISETUP" create "$m/m0.vdi" 32T &&
+   "$VDISETUP" create --parent "$m/m0.vdi" "$m/m1.vdi" &&
+   "$VDISETUP" create --parent "$m/m1.vdi" "$m/m2.vdi"; then
+	if vdi_attach dev -r "$m/m1.vdi"; then
+		tap_ok "map memory: a chain of 2 maps of 128 MiB attaches"
+		"$VDISETUP" detach "$dev"
+	else
+		tap_fail "map memory: a chain of 2 maps of 128 MiB attaches" "attach failed"
+	fi
+	refused "map memory: a chain of 3 maps of 128 MiB is refused" \
+		"chain's block maps too large for memory" \
+		-r "$m/m2.vdi"
+else
+	tap_fail "map memory: create 3 images of 32 TiB" "vdisetup create failed"
+fi
+rm -rf "$m"
 
 # ---- a chain of 16 levels, each with 4 KiB of its own in block 12-15.
 s=$scratch/deep

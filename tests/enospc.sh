@@ -5,11 +5,13 @@
 # first writes go on until one fails. That write fails with ENOSPC and
 # leaves nothing behind (vdisetup check after detach is clean: the file is
 # cut back to the data), the blocks written before stay readable, the
-# device still takes writes in place, and detach works. No WARN or oops.
+# device still takes writes in place, and detach works. A write in place
+# that the file system takes only part of (direct I/O on a full tmpfs: a
+# short asynchronous write) fails with ENOSPC too. No WARN or oops.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
-vdi_setup mkfs.ext4
+vdi_setup mkfs.ext4 blkdiscard
 
 tap_plan
 dmesg_start=$(dmesg | wc -l)
@@ -49,5 +51,38 @@ tap_cmp "an allocated block still takes a write in place" "$scratch/piece" \
 sync -f "$host" 2>/dev/null
 tap_check "detach" "$VDISETUP" detach "$dev"
 tap_check "vdisetup check: clean, no leaked block" "$VDISETUP" check "$img"
+
+# A write in place into the punched-out half of a block, on a tmpfs that
+# is full but for 256 KiB: the file system takes part of it and stops.
+# With direct I/O (tmpfs takes O_DIRECT since 6.6) that is a short
+# asynchronous write, whose reason must reach the caller: ENOSPC.
+small=$scratch/small
+mkdir -p "$small"
+if mount -t tmpfs -o size=4M tmpfs "$small"; then
+	"$VDISETUP" create "$small/s.vdi" 8M
+	if vdi_attach dev "$small/s.vdi"; then
+		head -c "$MiB" /dev/urandom > "$scratch/b0"
+		write_at "$dev" 0 "$scratch/b0" direct
+		blkdiscard -o 0 -l $((512 * 1024)) "$dev"
+		dd if=/dev/zero of="$small/fill" bs=4k status=none 2>/dev/null
+		truncate -s -256K "$small/fill"
+		echo "# direct I/O: $(( $(cat "/sys/block/${dev#/dev/}/vdi/flags") >> 3 & 1 ))"
+		dd if=/dev/urandom of="$dev" bs=512K count=1 oflag=direct \
+			conv=notrunc status=none 2> "$scratch/err"
+		tap_eq "a write in place that fills the file system: ENOSPC" \
+			"dd: error writing '$dev': No space left on device" \
+			"$(cat "$scratch/err")"
+		rm -f "$small/fill"
+		tap_cmp "... and the rest of the block reads as before" \
+			<(tail -c +$((512 * 1024 + 1)) "$scratch/b0") \
+			<(read_at "$dev" $((512 * 1024)) $((512 * 1024)))
+		"$VDISETUP" detach "$dev"
+	else
+		tap_fail "image on a small tmpfs: attach" "vdisetup attach failed"
+	fi
+	umount "$small"
+else
+	tap_fail "mount a 4 MiB tmpfs" "mount failed"
+fi
 tap_kernel_log_clean "no WARN, BUG or oops in the kernel log" "$dmesg_start"
 tap_done

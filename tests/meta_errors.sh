@@ -17,10 +17,16 @@
 #     blocks mismatch"), since after a failed flush nothing is reused.
 #  2. A detach whose map write fails fails with EIO and leaves the device
 #     bound; after the fault it detaches, and nothing written is lost.
+#  3. The pack at detach (freed blocks filled from the end) whose map
+#     write fails leaves the moved block where its entry is: a leak.
+#  4. Attach while the map cannot be read fails with EIO, binds nothing.
+#  5. An online grow whose header cannot be written (after the new map
+#     sectors were) fails with EIO and keeps the size; after the fault it
+#     grows, data intact.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
-vdi_setup dmsetup losetup mkfs.ext4 debugfs qemu-img timeout
+vdi_setup dmsetup losetup mkfs.ext4 debugfs qemu-img timeout blkdiscard
 
 dm=vdi-meta-$$
 export DM_DISABLE_UDEV=1
@@ -49,17 +55,28 @@ table()
 $s 8 error
 $((s + 8)) $((sectors - s - 8)) linear $loopdev $((s + 8))"
 	fi
-	dmsetup suspend --nolockfs "$dm" && dmsetup load "$dm" --table "$t" &&
-		dmsetup resume "$dm"
+	[ -z "${1:-}" ] || [ "$1" -gt 0 ] || { echo "no block to fail"; return 1; }
+	dmsetup suspend --nolockfs "$dm" || return 1
+	# Resumed whatever the load does: a suspended device stops the test.
+	dmsetup load "$dm" --table "$t"
+	local rc=$?
+	dmsetup resume "$dm" && return $rc
 }
 
-# map_pblk IMAGE: the file system block that holds the image's map sectors
-# 8-15 (the map starts at a 4 KiB-aligned offset in vdisetup's images).
+# file_pblk IMAGE N: the file system block that holds the Nth 4 KiB of
+# the image file.
+file_pblk()
+{
+	sync -f "$1" 2>/dev/null
+	debugfs -R "bmap /${1##*/} $2" "/dev/mapper/$dm" 2>/dev/null
+}
+
+# map_pblk IMAGE: the file system block that holds the image's map
+# sectors 8-15, virtual blocks 1024-2047 (the map starts at a 4 KiB-aligned
+# offset in vdisetup's images).
 map_pblk()
 {
-	local bmap
-	bmap=$(peek32 "$1" $VDI_OFF_BMAP)
-	debugfs -R "bmap /${1##*/} $(((bmap + 4096) / 4096))" "/dev/mapper/$dm" 2>/dev/null
+	file_pblk "$1" $(($(peek32 "$1" $VDI_OFF_BMAP) / 4096 + 1))
 }
 
 uncache()
@@ -167,6 +184,58 @@ fi
 verify detach "$img" 0:"$scratch/d0" 1100:"$scratch/d1" 1300:"$scratch/d2"
 tap_check "detach: the kernel log names the failed map write" \
 	grep -q "detach.vdi: writing the block map failed" <(dmesg | tail -n +"$dmesg_start")
+
+# --- 3. Detach packs freed blocks, and the map write of the pack fails:
+# the block moved keeps its old entry, the copy is a leak. ---
+img=$mnt/pack.vdi
+"$VDISETUP" create "$img" 2G
+vdi_attach dev "$img" || setup_fail "attach failed"
+write_at "$dev" $((0 * MiB)) "$scratch/d0" direct
+write_at "$dev" $((1100 * MiB)) "$scratch/d1" direct
+write_at "$dev" $((1200 * MiB)) "$scratch/d2" direct
+write_at "$dev" $((1300 * MiB)) "$scratch/d3" direct
+blkdiscard -o $((1100 * MiB)) -l "$MiB" "$dev"
+tap_check "pack: the discard is flushed" timeout 60 sync "$dev"
+pblk=$(map_pblk "$img")
+tap_check "pack: fail the map's file system block ($pblk)" table "$pblk"
+tap_check "pack: detach (nothing left to flush; the pack fails at the close)" \
+	"$VDISETUP" detach "$dev"
+tap_check "pack: the kernel log says the freed block was not given back" \
+	grep -q "pack.vdi: freed data blocks not given back" <(dmesg | tail -n +"$dmesg_start")
+
+# --- 4. Attach while the map cannot be read: EIO, nothing bound. ---
+uncache "$img"
+rc=0
+"$VDISETUP" attach --show "$img" > "$scratch/out" 2> "$scratch/err" || rc=$?
+tap_eq "attach: fails with EIO while the map cannot be read" \
+	"fail Input/output error" \
+	"$([ $rc = 0 ] && echo success || echo fail) $(grep -o 'Input/output error' "$scratch/err" | head -n 1)"
+[ $rc != 0 ] || vdi_devs+=("$(cat "$scratch/out")")
+tap_eq "attach: no device bound to it" "" \
+	"$(grep -lx "$img" /sys/block/vdi*/vdi/backing_file 2>/dev/null)"
+tap_check "attach: the fault ends" table
+verify pack "$img" 0:"$scratch/d0" 1100:"$scratch/zero" \
+	1200:"$scratch/d2" 1300:"$scratch/d3"
+
+# --- 5. Online grow whose header cannot be written. ---
+img=$mnt/grow.vdi
+"$VDISETUP" create "$img" 2G
+vdi_attach dev "$img" || setup_fail "attach failed"
+write_at "$dev" 0 "$scratch/d0" direct
+tap_check "grow: the data is flushed" timeout 60 sync "$dev"
+pblk=$(file_pblk "$img" 0)
+tap_check "grow: fail the header's file system block ($pblk)" table "$pblk"
+rc=0
+"$VDISETUP" resize "$img" 3G 2> "$scratch/err" || rc=$?
+tap_eq "grow: fails with EIO" "fail Input/output error" \
+	"$([ $rc = 0 ] && echo success || echo fail) $(grep -o 'Input/output error' "$scratch/err" | head -n 1)"
+tap_eq "grow: the device keeps its size" $((2048 * MiB)) "$(blockdev --getsize64 "$dev")"
+tap_check "grow: the fault ends" table
+tap_check "grow: grows after the fault" "$VDISETUP" resize "$img" 3G
+tap_eq "grow: the device has the new size" $((3072 * MiB)) "$(blockdev --getsize64 "$dev")"
+write_at "$dev" $((2560 * MiB)) "$scratch/d1" direct
+tap_check "grow: detach" "$VDISETUP" detach "$dev"
+verify grow "$img" 0:"$scratch/d0" 2560:"$scratch/d1"
 
 tap_kernel_log_clean "no WARN, BUG, oops or hung task in the kernel log" "$dmesg_start"
 tap_done

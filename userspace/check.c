@@ -236,6 +236,7 @@ static int check_map(struct check *c)
 	c->beyond_block = calloc(c->img.h.blocks_in_image, sizeof(u32));
 	if (!seen || !c->beyond || !c->beyond_block) {
 		errmsg_sys(c->img.path, "cannot allocate memory");
+		free(seen);
 		free(map);
 		return -1;
 	}
