@@ -65,6 +65,9 @@ mnt=$scratch/mnt
 "$VDISETUP" create "$img" 64M
 vdi_attach dev "$img" || { tap_fail "attach" "vdisetup attach failed"; tap_done; }
 mkfs.ext4 -q -F "$dev"
+# udev probes again after a writer's close (its watch rule): let it end,
+# or the detach finds it holding the device (EBUSY).
+udevadm settle --timeout=30
 "$VDISETUP" detach "$dev"
 udevadm settle --timeout=30
 
@@ -109,6 +112,7 @@ if vdi_attach dev -P "$part"; then
 	udevadm settle --timeout=30
 	[ -b "${dev}p1" ] && mkfs.ext4 -q -F "${dev}p1" ||
 		tap_fail "partition: make ${dev}p1 and a file system on it" "failed"
+	udevadm settle --timeout=30
 	"$VDISETUP" detach "$dev"
 fi
 udevadm settle --timeout=30
