@@ -209,6 +209,7 @@ void vdi_io_exit(struct vdi_image *img, unsigned int io_epoch);
 
 int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap,
 		   unsigned int *io_epoch);
+void vdi_image_pack(struct vdi_image *img);
 int vdi_image_writeback(struct vdi_image *img);
 int vdi_image_grow(struct vdi_image *img, struct request_queue *q, u64 size);
 

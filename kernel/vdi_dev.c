@@ -836,13 +836,17 @@ static int vdi_configure(struct vdi_device *vdev, bool excl, bool write,
  *
  * Everything written so far is flushed to the image first: a failure then
  * fails the detach and leaves the device bound, to be tried again, where
- * at the last close it could only be logged. The caller's open keeps the
- * image bound meanwhile.
+ * at the last close it could only be logged. Then the freed data blocks
+ * are given back (vdi_image_pack), with the queue frozen, before
+ * open_mutex is taken: at the close that unbinds, the disk's other
+ * openers would wait for as long as copying takes. The caller's open
+ * keeps the image bound meanwhile.
  */
 static int vdi_detach(struct vdi_device *vdev, struct block_device *bdev)
 {
 	struct gendisk *disk = vdev->disk;
 	struct vdi_image *img = NULL;
+	unsigned int memflags;
 	int err = 0;
 
 	if (!capable(CAP_SYS_ADMIN))
@@ -860,6 +864,10 @@ static int vdi_detach(struct vdi_device *vdev, struct block_device *bdev)
 			err = vdi_image_flush(img);
 		if (err)
 			return err;
+		/* Here, not at the close: copying must not hold open_mutex. */
+		memflags = vdi_freeze_queue(disk->queue);
+		vdi_image_pack(img);
+		vdi_unfreeze_queue(disk->queue, memflags);
 	}
 
 	mutex_lock(&disk->open_mutex);

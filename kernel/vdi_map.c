@@ -247,16 +247,24 @@ fail:
 	return ERR_PTR(err);
 }
 
+/* Frees the list of freed blocks: a pack fills them or leaves them leaked. */
+static void vdi_drop_spares(struct vdi_image *img)
+{
+	struct vdi_spare *sp, *next;
+
+	list_for_each_entry_safe(sp, next, &img->spares, node) {
+		list_del(&sp->node);
+		kfree(sp);
+	}
+}
+
 /**
  * vdi_image_free() - drop the image without writing anything
  * @img: the image; its metadata must have been flushed if it matters
  */
 void vdi_image_free(struct vdi_image *img)
 {
-	struct vdi_spare *sp, *next;
-
-	list_for_each_entry_safe(sp, next, &img->spares, node)
-		kfree(sp);
+	vdi_drop_spares(img);
 	vdi_chain_free(img);
 	if (img->file)
 		fput(img->file);
@@ -859,31 +867,37 @@ static int vdi_pack_data(struct vdi_image *img, u32 *owner, u32 *count)
 	return 0;
 }
 
-/*
- * Gives back the data blocks freed while bound, in a flushed image with no
- * I/O in flight (at unbind), and brings blocks that other tools left past
- * blocks_in_image below it.
- * *
- * QEMU's and our check want blocks_allocated equal to the number of
- * allocated entries. In an order that leaves at worst leaked blocks at
- * every step: copy the last data blocks into the unused ones and fsync;
- * point their entries at the copies and fsync; lower blocks_allocated in
- * the header and fsync; truncate the file. Errors are logged and leave
- * the leaks for "vdisetup compact".
+/**
+ * vdi_image_pack() - give back the data blocks freed while bound
+ * @img: a flushed image with no request in flight: its device's queue
+ *	frozen (VDI_DETACH), or the device unbound
+ *
+ * Moves the last data blocks into the unused ones below them, as
+ * VirtualBox does, and brings blocks that other tools left past
+ * blocks_in_image below it. QEMU's and our check want blocks_allocated
+ * equal to the number of allocated entries. In an order that leaves at
+ * worst leaked blocks at every step: copy the last data blocks into the
+ * unused ones and fsync; point their entries at the copies and fsync;
+ * lower blocks_allocated in the header and fsync; truncate the file.
+ * Errors are logged and leave the leaks for "vdisetup compact". Either
+ * way no freed block is handed out again: later allocations append.
  */
-static void vdi_image_pack(struct vdi_image *img)
+void vdi_image_pack(struct vdi_image *img)
 {
-	u32 count = img->next_free, blk, i, *owner;
-	int err;
+	u32 count, blk, i, *owner = NULL;
+	int err = 0;
 
-	if (img->read_only || img->allocated == count ||
-	    img->h.image_type == VDI_TYPE_FIXED)
+	if (img->read_only || img->h.image_type == VDI_TYPE_FIXED)
 		return;
+	mutex_lock(&img->map_lock);
+	vdi_drop_spares(img);
+	if (img->allocated == img->next_free)
+		goto unlock;
 	if (img->no_reuse) {
 		/* The map on disk may still name a freed block for its owner. */
 		pr_warn("%pD: %u freed data blocks not given back after a failed metadata write; \"vdisetup compact\" takes them back\n",
-			img->file, count - img->allocated);
-		return;
+			img->file, img->next_free - img->allocated);
+		goto unlock;
 	}
 	/* Up to the last block in use: blocks_allocated may be far above. */
 	for (count = 0, blk = 0; blk < img->h.blocks_in_image; blk++)
@@ -893,14 +907,13 @@ static void vdi_image_pack(struct vdi_image *img)
 			       GFP_KERNEL | __GFP_NOWARN);
 	if (!owner) {
 		err = -ENOMEM;
-		goto out;
+		goto unlock;
 	}
 	memset32(owner, VDI_BLOCK_FREE, count);
 	for (blk = 0; blk < img->h.blocks_in_image; blk++)
 		if (vdi_entry_allocated(img->map[blk]))
 			owner[img->map[blk]] = blk;
 
-	mutex_lock(&img->map_lock);
 	err = vdi_pack_data(img, owner, &count);
 	if (!err)
 		err = vfs_fsync(img->file, 0);
@@ -929,7 +942,6 @@ static void vdi_image_pack(struct vdi_image *img)
 unlock:
 	mutex_unlock(&img->map_lock);
 	kvfree(owner);
-out:
 	if (err)
 		pr_warn("%pD: freed data blocks not given back: %d\n",
 			img->file, err);

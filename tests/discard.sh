@@ -6,14 +6,15 @@
 # at once, part of a block is punched out, write-zeroes with and without
 # unmap, fstrim on an ext4 on the device; discarded ranges read as zeros, a
 # discard racing a write leaves the data or zeros, a zero block takes a
-# write again. At detach the freed data blocks are filled from the end:
-# the image passes qemu-img check and vdisetup check, is as long as its
-# data, and reads as before. A static image is zeroed in place instead:
+# write again. At detach the freed data blocks are filled from the end,
+# by the detach call itself, which keeps no other opener waiting: the
+# image passes qemu-img check and vdisetup check, is as long as its data,
+# and reads as before. A static image is zeroed in place instead:
 # its map and length never change.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
-vdi_setup mkfs.ext4 blkdiscard fstrim fallocate qemu-img sha256sum
+vdi_setup mkfs.ext4 blkdiscard fstrim fallocate qemu-img sha256sum fsfreeze
 
 # du_bytes FILE: the bytes FILE has allocated.
 du_bytes() { echo $(($(stat -c %b "$1") * 512)); }
@@ -137,11 +138,33 @@ tap_cmp "fallocate -z on the ext4 above reads back zeros" \
 	<(head -c $MiB /dev/zero) <(read_at "$mnt/g" $MiB $MiB)
 umount "$mnt"
 
-# At detach: the holes are filled from the end, the file is cut.
+# At detach: the holes are filled from the end, the file is cut. That
+# copying is done by the detach call, not at its close under the disk's
+# open_mutex: held up there (the file system below frozen), it must not
+# keep another open of the device waiting.
 read_at "$dev" 0 $((256 * MiB)) > "$scratch/want.raw"
 used=$(attr vdi/allocated_blocks)
 zero=$(attr vdi/zero_blocks)
-tap_check "detach" "$VDISETUP" detach "$dev"
+blockdev --flushbufs "$dev"	# the map is clean: only the copying writes
+fsfreeze -f "$host"
+"$VDISETUP" detach "$dev" & detach_pid=$!
+for i in $(seq 1 200); do
+	[ "$(cut -d' ' -f3 "/proc/$detach_pid/stat" 2>/dev/null)" = D ] && break
+	sleep 0.1
+done
+tap_eq "detach waits for the frozen file system to give blocks back" D \
+	"$(cut -d' ' -f3 "/proc/$detach_pid/stat" 2>/dev/null)"
+(exec 3<"$dev") 2>/dev/null & open_pid=$!
+for i in $(seq 1 50); do
+	kill -0 "$open_pid" 2>/dev/null || break
+	sleep 0.1
+done
+tap_eq "meanwhile an open of $dev returns at once" gone \
+	"$(kill -0 "$open_pid" 2>/dev/null && echo waiting || echo gone)"
+fsfreeze -u "$host"
+wait "$open_pid"
+wait "$detach_pid"
+tap_eq "detach" 0 $?
 tap_check "qemu-img check after detach" qemu-img check -q -f vdi "$img"
 tap_check "vdisetup check after detach" "$VDISETUP" check "$img"
 tap_eq "the file ends after its $used data blocks" \
