@@ -198,6 +198,12 @@ static void vdi_aio_complete(struct kiocb *iocb, long ret)
 	if (ret >= 0 && ret != blk_rq_bytes(rq)) {
 		cmd->again = iocb->ki_flags & IOCB_WRITE;
 		ret = -EIO;
+		/*
+		 * Queued behind an allocation that waits for its epoch to
+		 * drain, it must not hold that epoch: it enters anew.
+		 */
+		if (cmd->again)
+			vdi_io_exit(cmd->img, cmd->io_epoch);
 	} else if (ret > 0) {
 		ret = 0;
 	}
@@ -437,9 +443,10 @@ void vdi_work(struct work_struct *work)
 			break;
 		rq = blk_mq_rq_from_pdu(cmd);
 		if (cmd->again) {
-			/* Back from vdi_aio_complete(): entered, iter anew. */
+			/* Back from vdi_aio_complete(): epoch and iter anew. */
 			kfree(cmd->bvec);
 			cmd->bvec = NULL;
+			cmd->io_epoch = vdi_io_enter(cmd->img);
 			err = vdi_rw(cmd->img, rq, cmd);
 		} else {
 			err = vdi_handle_rq(vdev, rq, cmd);

@@ -141,10 +141,10 @@ umount "$mnt"
 # At detach: the holes are filled from the end, the file is cut. That
 # copying is done by the detach call, not at its close under the disk's
 # open_mutex: held up there (the file system below frozen), it must not
-# keep another open of the device waiting.
+# keep another open of the device waiting. That opener keeps the device
+# (detach: busy), whose next first writes must not land in a freed block
+# that the copying filled.
 read_at "$dev" 0 $((256 * MiB)) > "$scratch/want.raw"
-used=$(attr vdi/allocated_blocks)
-zero=$(attr vdi/zero_blocks)
 blockdev --flushbufs "$dev"	# the map is clean: only the copying writes
 fsfreeze -f "$host"
 "$VDISETUP" detach "$dev" & detach_pid=$!
@@ -154,17 +154,26 @@ for i in $(seq 1 200); do
 done
 tap_eq "detach waits for the frozen file system to give blocks back" D \
 	"$(cut -d' ' -f3 "/proc/$detach_pid/stat" 2>/dev/null)"
-(exec 3<"$dev") 2>/dev/null & open_pid=$!
+sleep 600 <"$dev" & holder=$!
 for i in $(seq 1 50); do
-	kill -0 "$open_pid" 2>/dev/null || break
+	[ "$(cat "/proc/$holder/comm" 2>/dev/null)" = sleep ] && break
 	sleep 0.1
 done
-tap_eq "meanwhile an open of $dev returns at once" gone \
-	"$(kill -0 "$open_pid" 2>/dev/null && echo waiting || echo gone)"
+tap_eq "meanwhile an open of $dev returns at once" sleep \
+	"$(cat "/proc/$holder/comm" 2>/dev/null)"
 fsfreeze -u "$host"
-wait "$open_pid"
 wait "$detach_pid"
-tap_eq "detach" 0 $?
+tap_eq "detach with that opener: busy" 1 $?
+for b in $(seq 248 255); do pattern $((b - 200)); done > "$scratch/tail.raw"
+write_at "$dev" $((248 * MiB)) "$scratch/tail.raw" direct
+write_at "$scratch/want.raw" $((248 * MiB)) "$scratch/tail.raw"
+tap_cmp "first writes after the copying: the device reads as written" \
+	"$scratch/want.raw" <(read_at "$dev" 0 $((256 * MiB)))
+kill "$holder"
+wait "$holder"
+used=$(attr vdi/allocated_blocks)
+zero=$(attr vdi/zero_blocks)
+tap_check "detach" "$VDISETUP" detach "$dev"
 tap_check "qemu-img check after detach" qemu-img check -q -f vdi "$img"
 tap_check "vdisetup check after detach" "$VDISETUP" check "$img"
 tap_eq "the file ends after its $used data blocks" \

@@ -7,11 +7,12 @@
 # cut back to the data), the blocks written before stay readable, the
 # device still takes writes in place, and detach works. A write in place
 # that the file system takes only part of (direct I/O on a full tmpfs: a
-# short asynchronous write) fails with ENOSPC too. No WARN or oops.
+# short asynchronous write) fails with ENOSPC too, also when a first
+# write that waits for a freed block is queued with it. No WARN or oops.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
-vdi_setup mkfs.ext4 blkdiscard
+vdi_setup mkfs.ext4 blkdiscard fio
 
 tap_plan
 dmesg_start=$(dmesg | wc -l)
@@ -83,6 +84,40 @@ if mount -t tmpfs -o size=4M tmpfs "$small"; then
 	umount "$small"
 else
 	tap_fail "mount a 4 MiB tmpfs" "mount failed"
+fi
+
+# The same short write, submitted together with a first write to a
+# discarded block of an image whose every block index is used: that one
+# has to wait until no request that may still use the freed block is in
+# flight, and the short write, queued again behind it, must not count as
+# one. fio submits both in one batch; both end, with ENOSPC.
+if mount -t tmpfs -o size=12M tmpfs "$small"; then
+	"$VDISETUP" create "$small/s.vdi" 8M
+	if vdi_attach dev "$small/s.vdi"; then
+		head -c $((8 * MiB)) /dev/urandom > "$scratch/full"
+		write_at "$dev" 0 "$scratch/full" direct
+		blkdiscard -o 0 -l $((512 * 1024)) "$dev"
+		blkdiscard -o $((7 * MiB)) -l "$MiB" "$dev"
+		dd if=/dev/zero of="$small/fill" bs=4k status=none 2>/dev/null
+		truncate -s -256K "$small/fill"
+		timeout 60 fio --name=pair --filename="$dev" --ioengine=libaio \
+			--direct=1 --bs=512k --rw=write:6656k --size=8M \
+			--number_ios=2 --iodepth=2 --iodepth_batch_submit=2 \
+			--continue_on_error=all >/dev/null 2>&1
+		rc=$?
+		tap_eq "a short write and a waiting first write both end" yes \
+			"$([ $rc != 124 ] && echo yes || echo "no: fio hung")"
+		rm -f "$small/fill"
+		tap_cmp "... and block 1 reads as before" \
+			<(read_at "$scratch/full" "$MiB" "$MiB") \
+			<(read_at "$dev" "$MiB" "$MiB")
+		"$VDISETUP" detach "$dev"
+	else
+		tap_fail "full image on a small tmpfs: attach" "vdisetup attach failed"
+	fi
+	umount "$small"
+else
+	tap_fail "mount a 12 MiB tmpfs" "mount failed"
 fi
 tap_kernel_log_clean "no WARN, BUG or oops in the kernel log" "$dmesg_start"
 tap_done
