@@ -29,6 +29,14 @@ else
 KVERS := $(KVER)
 endif
 kdir = $(if $(KDIR),$(KDIR),/lib/modules/$(1)/build)
+# A kernel whose /lib/modules entry links into a build root (Debian
+# trixie for 7.3, made by tests/vm/trixie-root: its kbuild needs a newer
+# C library and compiler than bookworm's) is built inside that root, the
+# checkout mounted at the same path in a private mount namespace.
+kroot = $(patsubst %/lib/modules/$(1),%,$(shell readlink /lib/modules/$(1)))
+in_kroot = $(if $(call kroot,$(1)),unshare -m sh -c 'mount -t proc proc "$$0/proc" && \
+	mkdir -p "$$0$(TOP)" && mount --bind "$(TOP)" "$$0$(TOP)" && \
+	exec chroot "$$0" "$$@"' $(call kroot,$(1)))
 
 KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h kernel/*/*.h kernel/*/*/*.h)
 
@@ -51,7 +59,7 @@ $(BUILD)/%/vdi.ko: $(KSRC) dkms.conf
 	@mkdir -p $(BUILD)/$*
 	@cp -rsf $(TOP)/kernel $(BUILD)/$*/
 	@ln -sf $(TOP)/Kbuild $(TOP)/dkms.conf $(BUILD)/$*/
-	$(MAKE) -C $(call kdir,$*) M=$(BUILD)/$* W=1 KCFLAGS=-Werror modules
+	$(call in_kroot,$*) $(MAKE) -C $(call kdir,$*) M=$(BUILD)/$* W=1 KCFLAGS=-Werror modules
 
 vdisetup: $(BUILD)/vdisetup
 $(BUILD)/vdisetup: $(USER_SRC) $(USER_HDR) dkms.conf

@@ -55,16 +55,16 @@ static void vdi_chain_msg(struct vdi_image *child, struct vdi_image *parent,
 	char why[160], more[160] = "";
 	char *cpath, *ppath;
 
-	if (parent)
-		vdi_link_explain(why, sizeof(why), verr, &child->h, &parent->h);
-	else
+	if (!parent)
 		vdi_explain(why, sizeof(why), verr, &child->h, NULL);
-	if (verr == VDI_ERR_LINK_UUID) {
+	else
+		vdi_link_explain(why, sizeof(why), verr, &child->h, &parent->h);
+	if (parent && verr == VDI_ERR_LINK_UUID) {
 		vdi_uuid_swap(a, parent->h.uuid_image);
 		vdi_uuid_swap(b, child->h.uuid_link);
 		snprintf(more, sizeof(more),
 			 " (its UUID is %pUb, the child links to %pUb)", a, b);
-	} else if (verr == VDI_ERR_LINK_MODIFIED) {
+	} else if (parent && verr == VDI_ERR_LINK_MODIFIED) {
 		vdi_uuid_swap(a, parent->h.uuid_modify);
 		vdi_uuid_swap(b, child->h.uuid_parent);
 		snprintf(more, sizeof(more),

@@ -239,8 +239,9 @@ static int vdi_rq_iter(struct request *rq, struct vdi_cmd *cmd,
 		       struct iov_iter *iter)
 {
 	unsigned int dir = req_op(rq) == REQ_OP_WRITE ? ITER_SOURCE : ITER_DEST;
+	struct bio_vec tmp, *gather;
+	const struct bio_vec *bvec;
 	struct req_iterator rq_iter;
-	struct bio_vec tmp, *bvec;
 	struct bio *bio = rq->bio;
 	unsigned int offset = 0;
 	int nr_bvec = 0, i = 0;
@@ -249,18 +250,22 @@ static int vdi_rq_iter(struct request *rq, struct vdi_cmd *cmd,
 		nr_bvec++;
 
 	if (rq->bio != rq->biotail) {
-		bvec = cmd->inline_bvec;
+		gather = cmd->inline_bvec;
 		if (nr_bvec > VDI_INLINE_BVECS) {
-			bvec = kmalloc_array(nr_bvec, sizeof(*bvec), GFP_NOIO);
-			if (!bvec)
+			gather = kmalloc_array(nr_bvec, sizeof(*gather),
+					       GFP_NOIO);
+			if (!gather)
 				return -ENOMEM;
-			cmd->bvec = bvec;
+			cmd->bvec = gather;
 		}
 		rq_for_each_bvec(tmp, rq, rq_iter)
-			bvec[i++] = tmp;
+			gather[i++] = tmp;
+		bvec = gather;
 	} else {
-		offset = bio->bi_iter.bi_bvec_done;
+		/* A split bio may start inside its first vector. */
 		bvec = __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter);
+		offset = mp_bvec_iter_offset(bio->bi_io_vec, bio->bi_iter) -
+			 bvec->bv_offset;
 	}
 	iov_iter_bvec(iter, dir, bvec, nr_bvec, blk_rq_bytes(rq));
 	iter->iov_offset = offset;
@@ -402,13 +407,9 @@ static int vdi_handle_rq(struct vdi_device *vdev, struct request *rq,
 
 static void vdi_end_rq(struct request *rq, struct vdi_cmd *cmd, int err)
 {
-	if (cmd->img) {
+	if (cmd->img)
 		vdi_io_exit(cmd->img, cmd->io_epoch);
-		cmd->img = NULL;
-	}
 	kfree(cmd->bvec);
-	cmd->bvec = NULL;
-	cmd->again = false;
 	if (err && err != -EOPNOTSUPP && err != -ENOSPC)
 		err = -EIO;
 	blk_mq_end_request(rq, errno_to_blk_status(err));
@@ -475,24 +476,16 @@ static blk_status_t vdi_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct vdi_device *vdev = rq->q->queuedata;
 	struct vdi_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
+	/* What vdi_end_rq() undoes: nothing yet. */
+	cmd->img = NULL;
+	cmd->bvec = NULL;
+	cmd->again = false;
 	blk_mq_start_request(rq);
 	vdi_queue_cmd(vdev, cmd);
 	return BLK_STS_OK;
 }
 
-static int vdi_init_request(struct blk_mq_tag_set *set, struct request *rq,
-			    unsigned int hctx_idx, unsigned int numa_node)
-{
-	struct vdi_cmd *cmd = blk_mq_rq_to_pdu(rq);
-
-	cmd->img = NULL;
-	cmd->bvec = NULL;
-	cmd->again = false;
-	return 0;
-}
-
 const struct blk_mq_ops vdi_mq_ops = {
 	.queue_rq	= vdi_queue_rq,
 	.complete	= vdi_complete_rq,
-	.init_request	= vdi_init_request,
 };
