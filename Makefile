@@ -16,8 +16,8 @@ BUILD := $(TOP)/build
 
 # Kernels are found from the installed Debian headers, never from uname -r:
 # the machine building may run a kernel that cannot load modules.
-# The debug kernel (tests/vm/debug-kernel) only for make test-debug.
-KVERS_INSTALLED := $(filter-out %-vdidebug,$(sort $(patsubst /lib/modules/%/build,%,$(wildcard /lib/modules/*/build))))
+# The list is tests/vm/kernels': the debug kernel is only for make test-debug.
+KVERS_INSTALLED := $(shell $(TOP)/tests/vm/kernels)
 ifdef KDIR
 KVER := $(shell cat $(KDIR)/include/config/kernel.release)
 else
@@ -34,9 +34,7 @@ kdir = $(if $(KDIR),$(KDIR),/lib/modules/$(1)/build)
 # C library and compiler than bookworm's) is built inside that root, the
 # checkout mounted at the same path in a private mount namespace.
 kroot = $(patsubst %/lib/modules/$(1),%,$(shell readlink /lib/modules/$(1)))
-in_kroot = $(if $(call kroot,$(1)),unshare -m sh -c 'mount -t proc proc "$$0/proc" && \
-	mkdir -p "$$0$(TOP)" && mount --bind "$(TOP)" "$$0$(TOP)" && \
-	exec chroot "$$0" "$$@"' $(call kroot,$(1)))
+in_kroot = $(if $(call kroot,$(1)),$(TOP)/tests/vm/in-root $(call kroot,$(1)) $(TOP) --)
 
 KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h kernel/*/*.h kernel/*/*/*.h)
 

@@ -71,7 +71,7 @@ skip_all()
 command -v dkms >/dev/null || skip_all "dkms is not installed"
 [ "$(id -u)" = 0 ] || skip_all "dkms add needs root"
 kvers=("$@")
-[ ${#kvers[@]} -gt 0 ] || mapfile -t kvers < <(cd /lib/modules && ls -d */build | sed 's|/build||' | sort -V)
+[ ${#kvers[@]} -gt 0 ] || mapfile -t kvers < <("$top/tests/vm/kernels")
 version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$top/dkms.conf")
 tap_plan
 # Under /tmp, which the VM shares with the host.
@@ -108,8 +108,28 @@ mkdir -p "$co"
 tap_eq "dkms.conf's PACKAGE_NAME is vdiblk" vdiblk \
 	"$(sed -n 's/^PACKAGE_NAME="\(.*\)"$/\1/p' "$co/dkms.conf")"
 
+# BUILD_EXCLUSIVE_KERNEL: every tested kernel, nothing before 6.1.
+excl=$(. "$co/dkms.conf" && echo "$BUILD_EXCLUSIVE_KERNEL")
+tap_eq "BUILD_EXCLUSIVE_KERNEL takes the kernels tested, not 5.10 or 6.0" \
+	"$(printf '%s\n' "${kvers[@]}")" \
+	"$(printf '%s\n' "${kvers[@]}" 5.10.0-35-amd64 6.0.0-0.deb11.6-amd64 | grep -E "$excl")"
 run "dkms add ." bash -c 'cd "$1" && shift && "$@" add .' _ "$co" "${DKMS[@]}"
 tap_check "dkms add copied the source to vdiblk-$version" test -f "$s/src/vdiblk-$version/dkms.conf"
+
+# dkms_for KVER ARG...: dkms about KVER; inside the build root of a kernel
+# the host cannot build for (tests/vm/trixie-root), where the scratch
+# directory is mounted at the same path.
+dkms_for()
+{
+	local k=$1 link
+	shift
+	link=$(readlink "/lib/modules/$k")
+	if [ -n "$link" ]; then
+		"$top/tests/vm/in-root" "${link%/lib/modules/$k}" "$s" -- "${DKMS[@]}" "$@"
+	else
+		"${DKMS[@]}" "$@"
+	fi
+}
 
 # built_module KVER: the module dkms built for KVER (compressed like the
 # kernel's own modules, for 6.12 vdi.ko.xz).
@@ -120,11 +140,11 @@ kernel_module() { find "/lib/modules/$1/kernel" -name '*.ko*' -print -quit; }
 for k in "${kvers[@]}"; do
 	mkdir -p "$s/root/lib/modules/$k"
 	if [ "$k" = "${kvers[0]}" ]; then
-		run "dkms build for $k" "${DKMS[@]}" build "vdiblk/$version" -k "$k" ||
+		run "dkms build for $k" dkms_for "$k" build "vdiblk/$version" -k "$k" ||
 			ls "$s/dkms/vdiblk/$version/build/make.log" 2>/dev/null | xargs -r tail -n 20 | sed 's/^/# /'
-		run "dkms install for $k" "${DKMS[@]}" install "vdiblk/$version" -k "$k" --no-depmod
+		run "dkms install for $k" dkms_for "$k" install "vdiblk/$version" -k "$k" --no-depmod
 	else
-		run "dkms autoinstall for $k (the new-kernel hook)" "${DKMS[@]}" autoinstall -k "$k" --no-depmod
+		run "dkms autoinstall for $k (the new-kernel hook)" dkms_for "$k" autoinstall -k "$k" --no-depmod
 	fi
 	m=$(built_module "$k")
 	if [ -z "$m" ]; then
@@ -137,16 +157,16 @@ for k in "${kvers[@]}"; do
 	i=$(ls "$s/root/lib/modules/$k"/updates/dkms/vdi.ko* 2>/dev/null)
 	tap_check "$k: installed in updates/dkms as built" cmp "$m" "$i"
 	tap_check "$k: dkms status says installed" \
-		grep -qx "vdiblk/$version, $k, [a-z0-9_]*: installed" <("${DKMS[@]}" status 2>/dev/null)
+		grep -qx "vdiblk/$version, $k, [a-z0-9_]*: installed" <(dkms_for "$k" status 2>/dev/null)
 done
 
 # Uninstall, leaving the modules built for the VM's dkms install.
 for k in "${kvers[@]}"; do
-	run "dkms uninstall for $k" "${DKMS[@]}" uninstall "vdiblk/$version" -k "$k" --no-depmod
+	run "dkms uninstall for $k" dkms_for "$k" uninstall "vdiblk/$version" -k "$k" --no-depmod
 	tap_check "$k: uninstall removed the module" \
 		bash -c '! ls "$1"/updates/dkms/vdi.ko* 2>/dev/null | grep .' _ "$s/root/lib/modules/$k"
 	tap_check "$k: dkms status says built" \
-		grep -qx "vdiblk/$version, $k, [a-z0-9_]*: built" <("${DKMS[@]}" status 2>/dev/null)
+		grep -qx "vdiblk/$version, $k, [a-z0-9_]*: built" <(dkms_for "$k" status 2>/dev/null)
 done
 
 # ------------------------------------------------ for real, in the VM
