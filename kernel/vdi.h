@@ -147,6 +147,23 @@ struct vdi_device {
 /* Segments of a request that fit the PDU: the queue's default max_segments. */
 #define VDI_INLINE_BVECS	BLK_MAX_SEGMENTS
 
+/* What vdi_run_quiet() runs on a device's worker; see there. */
+typedef int (*vdi_quiet_fn)(struct vdi_image *img, void *arg);
+
+/**
+ * struct vdi_grow - what growing a bound image takes, allocated beforehand
+ * @size: the new virtual size in bytes
+ * @want: the header for it
+ * @map: the larger map; after vdi_grow_apply() the old one
+ * @dirty: likewise the bitmap of dirty map sectors
+ */
+struct vdi_grow {
+	u64			size;
+	struct vdi_header	want;
+	u32			*map;
+	unsigned long		*dirty;
+};
+
 /**
  * struct vdi_cmd - per-request data (the blk-mq PDU)
  * @node: in vdev->queue until the worker takes the request
@@ -161,6 +178,9 @@ struct vdi_device {
  *	@inline_bvec holds (allocated; physically contiguous segments of
  *	different bios count once in max_segments), else NULL
  * @inline_bvec: the request's segments gathered from several bios
+ * @quiet_fn: for a driver request of vdi_run_quiet(), what the worker runs
+ * @quiet_arg: its argument
+ * @quiet_err: its result; -ENXIO when it did not run (no image)
  */
 struct vdi_cmd {
 	struct list_head	node;
@@ -172,6 +192,9 @@ struct vdi_cmd {
 	unsigned int		io_epoch;
 	struct bio_vec		*bvec;
 	struct bio_vec		inline_bvec[VDI_INLINE_BVECS];
+	vdi_quiet_fn		quiet_fn;
+	void			*quiet_arg;
+	int			quiet_err;
 };
 
 /* vdi_dev.c */
@@ -192,6 +215,7 @@ int vdi_bind(struct vdi_device *vdev, struct vdi_image *img, u32 flags,
 /* vdi_io.c */
 extern const struct blk_mq_ops vdi_mq_ops;
 void vdi_work(struct work_struct *work);
+int vdi_run_quiet(struct vdi_device *vdev, vdi_quiet_fn fn, void *arg);
 int vdi_file_rw(struct vdi_image *img, u32 entry, u32 off,
 		struct iov_iter *iter);
 bool vdi_dio_works(struct file *file, u32 align);
@@ -206,12 +230,15 @@ int vdi_alloc_write(struct vdi_image *img, u32 blk, u32 off,
 		    struct iov_iter *iter, u32 *entry, unsigned int *io_epoch);
 unsigned int vdi_io_enter(struct vdi_image *img);
 void vdi_io_exit(struct vdi_image *img, unsigned int io_epoch);
+void vdi_io_drain(struct vdi_image *img);
 
 int vdi_zero_range(struct vdi_image *img, u64 pos, u64 len, bool unmap,
 		   unsigned int *io_epoch);
 void vdi_image_pack(struct vdi_image *img);
 int vdi_image_writeback(struct vdi_image *img);
-int vdi_image_grow(struct vdi_image *img, struct request_queue *q, u64 size);
+int vdi_grow_prepare(struct vdi_image *img, u64 size, struct vdi_grow *g);
+int vdi_grow_apply(struct vdi_image *img, void *grow);
+void vdi_grow_release(struct vdi_grow *g);
 
 /* vdi_chain.c */
 int vdi_chain_open(struct vdi_image *img, struct vdi_config *cfg,

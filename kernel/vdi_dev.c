@@ -828,6 +828,12 @@ static int vdi_configure(struct vdi_device *vdev, bool excl, bool write,
 	return vdi_config_put(argp, &cfg, err);
 }
 
+static int vdi_pack_quiet(struct vdi_image *img, void *unused)
+{
+	vdi_image_pack(img);
+	return 0;
+}
+
 /*
  * Detach: with the caller the only opener the device goes into rundown
  * and is unbound when the caller closes it; with other openers it is
@@ -837,8 +843,8 @@ static int vdi_configure(struct vdi_device *vdev, bool excl, bool write,
  * Everything written so far is flushed to the image first: a failure then
  * fails the detach and leaves the device bound, to be tried again, where
  * at the last close it could only be logged. Then the freed data blocks
- * are given back (vdi_image_pack), with the queue frozen, before
- * open_mutex is taken: at the close that unbinds, the disk's other
+ * are given back (vdi_image_pack) by the worker, before open_mutex is
+ * taken: at the close that unbinds, the disk's other
  * openers would wait for as long as copying takes. The caller's open
  * keeps the image bound meanwhile.
  */
@@ -846,7 +852,6 @@ static int vdi_detach(struct vdi_device *vdev, struct block_device *bdev)
 {
 	struct gendisk *disk = vdev->disk;
 	struct vdi_image *img = NULL;
-	unsigned int memflags;
 	int err = 0;
 
 	if (!capable(CAP_SYS_ADMIN))
@@ -865,9 +870,7 @@ static int vdi_detach(struct vdi_device *vdev, struct block_device *bdev)
 		if (err)
 			return err;
 		/* Here, not at the close: copying must not hold open_mutex. */
-		memflags = vdi_freeze_queue(disk->queue);
-		vdi_image_pack(img);
-		vdi_unfreeze_queue(disk->queue, memflags);
+		vdi_run_quiet(vdev, vdi_pack_quiet, NULL);
 	}
 
 	mutex_lock(&disk->open_mutex);
@@ -942,6 +945,7 @@ static int vdi_get_info(struct vdi_device *vdev, struct vdi_info __user *argp)
 static int vdi_resize(struct vdi_device *vdev, const __u64 __user *argp)
 {
 	struct gendisk *disk = vdev->disk;
+	struct vdi_grow grow;
 	struct vdi_image *img;
 	u64 size;
 	int err;
@@ -955,11 +959,14 @@ static int vdi_resize(struct vdi_device *vdev, const __u64 __user *argp)
 	mutex_unlock(&vdev->lock);
 	if (!img)
 		return -ENXIO;
-	err = vdi_image_grow(img, disk->queue, size);
+	err = vdi_grow_prepare(img, size, &grow);
 	if (!err)
-		set_capacity_and_notify(disk, vdi_virtual_size(&img->h) >>
-					SECTOR_SHIFT);
-	return err;
+		err = vdi_run_quiet(vdev, vdi_grow_apply, &grow);
+	vdi_grow_release(&grow);
+	if (err < 0)
+		return err;
+	set_capacity_and_notify(disk, vdi_virtual_size(&img->h) >> SECTOR_SHIFT);
+	return 0;
 }
 
 int vdi_ioctl(struct block_device *bdev, bool excl, bool write,

@@ -376,6 +376,12 @@ static int vdi_handle_rq(struct vdi_device *vdev, struct request *rq,
 
 	if (!img)
 		return -EIO;
+	/* From vdi_run_quiet(): no other request starts until it returns. */
+	if (req_op(rq) == REQ_OP_DRV_OUT) {
+		vdi_io_drain(img);
+		cmd->quiet_err = cmd->quiet_fn(img, cmd->quiet_arg);
+		return cmd->quiet_err;
+	}
 	/* Write, discard and write-zeroes; a flush changes nothing. */
 	if (op_is_write(req_op(rq))) {
 		/* The block layer only warns about writes to a read-only disk. */
@@ -459,6 +465,40 @@ void vdi_work(struct work_struct *work)
 	}
 	memalloc_noio_restore(noio);
 	current->flags = (current->flags & ~PF_LOCAL_THROTTLE) | old_flags;
+}
+
+/**
+ * vdi_run_quiet() - run @fn on the device's worker, no request in flight
+ * @vdev: the device, with an image bound
+ * @fn: what to run, with the image and @arg
+ * @arg: its argument
+ *
+ * For what must not overlap with I/O (moving data blocks, replacing the
+ * map): a driver request that the worker takes in turn; it waits for the
+ * asynchronous I/O still in flight and starts no other request until @fn
+ * returns. Unlike a queue freeze, nothing here holds the queue while @fn
+ * takes the image's locks and writes to its file.
+ *
+ * Return: what @fn returned; -ENXIO when no image was bound; or the error
+ * of allocating the request.
+ */
+int vdi_run_quiet(struct vdi_device *vdev, vdi_quiet_fn fn, void *arg)
+{
+	struct vdi_cmd *cmd;
+	struct request *rq;
+	int err;
+
+	rq = blk_mq_alloc_request(vdev->disk->queue, REQ_OP_DRV_OUT, 0);
+	if (IS_ERR(rq))
+		return PTR_ERR(rq);
+	cmd = blk_mq_rq_to_pdu(rq);
+	cmd->quiet_fn = fn;
+	cmd->quiet_arg = arg;
+	cmd->quiet_err = -ENXIO;
+	blk_execute_rq(rq, false);
+	err = cmd->quiet_err;
+	blk_mq_free_request(rq);
+	return err;
 }
 
 /* A request that went to vdi_file_aio(), in blk-mq's completion context. */

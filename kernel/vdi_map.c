@@ -467,6 +467,20 @@ void vdi_io_exit(struct vdi_image *img, unsigned int io_epoch)
 	atomic_dec(&img->io_count[io_epoch]);
 }
 
+/**
+ * vdi_io_drain() - wait until no request is in flight
+ * @img: the image
+ *
+ * Only on the worker, which starts none meanwhile: what is in flight is
+ * asynchronous direct I/O, whose completions end it.
+ */
+void vdi_io_drain(struct vdi_image *img)
+{
+	while (atomic_read_acquire(&img->io_count[0]) ||
+	       atomic_read_acquire(&img->io_count[1]))
+		schedule_timeout_uninterruptible(1);
+}
+
 /*
  * Starts a new epoch when every request of the one before the current has
  * ended: then all before the current have, and the current and the new
@@ -869,8 +883,8 @@ static int vdi_pack_data(struct vdi_image *img, u32 *owner, u32 *count)
 
 /**
  * vdi_image_pack() - give back the data blocks freed while bound
- * @img: a flushed image with no request in flight: its device's queue
- *	frozen (VDI_DETACH), or the device unbound
+ * @img: a flushed image with no request in flight: on its device's worker
+ *	(vdi_run_quiet(), VDI_DETACH), or the device unbound
  *
  * Moves the last data blocks into the unused ones below them, as
  * VirtualBox does, and brings blocks that other tools left past
@@ -1036,7 +1050,7 @@ static int vdi_clear_past_end(struct vdi_image *img)
 }
 
 /*
- * With the queue frozen: pending metadata first (the map sectors written
+ * With no request in flight: pending metadata first (the map sectors written
  * here must name only durable data); then the new entries, free, into the
  * room before the data, and fsync; then the header that counts them, and
  * fsync. A crash in between leaves the old size. @map and @dirty, sized
@@ -1080,48 +1094,68 @@ static int vdi_grow_commit(struct vdi_image *img,
 }
 
 /**
- * vdi_image_grow() - a larger virtual size for a bound image
+ * vdi_grow_prepare() - check a larger virtual size and allocate for it
  * @img: the image
- * @q: its device's queue, frozen while the map is replaced
  * @size: the new size in bytes, a multiple of 512
+ * @g: filled for vdi_grow_apply(); vdi_grow_release() frees it either way
  *
- * Return: 0; -EINVAL for a smaller or unaligned size; -ENOSPC when the
- * map would have to move; -EROFS, -EOPNOTSUPP (static image), -EBUSY (a
- * concurrent resize), or another negative errno.
+ * The allocations are made here, before the worker runs vdi_grow_apply():
+ * reclaim may write to the device.
+ *
+ * Return: 0; 1 when @size is the size already; -EINVAL for a smaller or
+ * unaligned size; -ENOSPC when the map would have to move; -EROFS,
+ * -EOPNOTSUPP (static image), or another negative errno.
  */
-int vdi_image_grow(struct vdi_image *img, struct request_queue *q, u64 size)
+int vdi_grow_prepare(struct vdi_image *img, u64 size, struct vdi_grow *g)
 {
-	struct vdi_header want, now;
-	unsigned long *dirty = NULL;
-	unsigned int memflags;
-	u32 *map = NULL;
+	int err;
+
+	memset(g, 0, sizeof(*g));
+	mutex_lock(&img->map_lock);
+	err = vdi_grow_header(img, size, &g->want);
+	mutex_unlock(&img->map_lock);
+	if (err)
+		return err;
+	if (size == vdi_virtual_size(&img->h))
+		return 1;
+	g->size = size;
+	g->map = kvmalloc(vdi_map_bytes(&g->want), GFP_KERNEL);
+	g->dirty = kvcalloc(BITS_TO_LONGS(vdi_map_bytes(&g->want) >>
+					  SECTOR_SHIFT),
+			    sizeof(unsigned long), GFP_KERNEL);
+	return g->map && g->dirty ? 0 : -ENOMEM;
+}
+
+/**
+ * vdi_grow_apply() - grow the image as prepared (a vdi_quiet_fn)
+ * @img: the image, with no request in flight or looking the map up
+ * @grow: the struct vdi_grow from vdi_grow_prepare()
+ *
+ * Return: 0; -EBUSY when another resize came first; or the error of
+ * writing the metadata.
+ */
+int vdi_grow_apply(struct vdi_image *img, void *grow)
+{
+	struct vdi_grow *g = grow;
+	struct vdi_header now;
 	int err;
 
 	mutex_lock(&img->map_lock);
-	err = vdi_grow_header(img, size, &want);
-	mutex_unlock(&img->map_lock);
-	if (err || size == vdi_virtual_size(&img->h))
-		return err;
-
-	/* Before the freeze and map_lock: reclaim may write to the device. */
-	map = kvmalloc(vdi_map_bytes(&want), GFP_KERNEL);
-	dirty = kvcalloc(BITS_TO_LONGS(vdi_map_bytes(&want) >> SECTOR_SHIFT),
-			 sizeof(unsigned long), GFP_KERNEL);
-	err = -ENOMEM;
-	if (!map || !dirty)
-		goto out;
-
-	memflags = vdi_freeze_queue(q);
-	mutex_lock(&img->map_lock);
-	err = vdi_grow_header(img, size, &now);
-	if (!err && now.blocks_in_image != want.blocks_in_image)
+	err = vdi_grow_header(img, g->size, &now);
+	if (!err && now.blocks_in_image != g->want.blocks_in_image)
 		err = -EBUSY;
 	if (!err)
-		err = vdi_grow_commit(img, &now, &map, &dirty);
+		err = vdi_grow_commit(img, &now, &g->map, &g->dirty);
 	mutex_unlock(&img->map_lock);
-	vdi_unfreeze_queue(q, memflags);
-out:
-	kvfree(dirty);
-	kvfree(map);
 	return err;
+}
+
+/**
+ * vdi_grow_release() - free what vdi_grow_prepare() allocated
+ * @g: the grow; after vdi_grow_apply() it holds the old map
+ */
+void vdi_grow_release(struct vdi_grow *g)
+{
+	kvfree(g->dirty);
+	kvfree(g->map);
 }
