@@ -125,7 +125,8 @@ dkms_for()
 	shift
 	link=$(readlink "/lib/modules/$k")
 	if [ -n "$link" ]; then
-		"$top/tests/vm/in-root" "${link%/lib/modules/$k}" "$s" -- "${DKMS[@]}" "$@"
+		"$top/tests/vm/in-root" "${link%/lib/modules/$k}" "$s" -- "${DKMS[@]}" \
+			--kernelsourcedir "/lib/modules/$k/build" "$@"
 	else
 		"${DKMS[@]}" "$@"
 	fi
