@@ -18,24 +18,6 @@ bool buf_is_zero(const void *buf, size_t len)
 	return !p[0] && !memcmp(p, p + 1, len - 1);
 }
 
-void chain_attach_hint(int fd, char *buf, size_t len)
-{
-	struct vdi_disk_header d;
-	struct vdi_header h;
-	size_t used;
-	u64 size;
-
-	if (fd_size(fd, &size) < 0 ||
-	    pread_full(fd, &d, sizeof(d), 0) != sizeof(d))
-		return;
-	vdi_header_decode(&h, &d);
-	if (h.image_type != VDI_TYPE_DIFF || vdi_chain_header_check(&h, size))
-		return;
-	used = strnlen(buf, len);
-	snprintf(buf + used, len - used,
-		 "; the driver cannot attach chains yet: 'vdisetup convert' flattens one into a single image");
-}
-
 int chain_add_parent(struct chain_opts *o, char *path)
 {
 	if (o->nparents == VDI_MAX_CHAIN) {

@@ -67,13 +67,6 @@ bool chain_commit_interrupted(const struct chain *c);
 /* One more --parent: 0, or -1 when there are too many (printed). */
 int chain_add_parent(struct chain_opts *o, char *path);
 
-/*
- * For attach, which the driver refused with VDI_ERR_DIFFERENCING: if the
- * image open on @fd is a child a chain could serve, add to the reason in
- * @buf that chains are not attachable yet, and what to do meanwhile.
- */
-void chain_attach_hint(int fd, char *buf, size_t len);
-
 bool buf_is_zero(const void *buf, size_t len);
 
 #endif /* VDISETUP_CHAIN_H */
