@@ -80,6 +80,11 @@ int parse_size(const char *s, u64 *bytes)
 	return 0;
 }
 
+/*
+ * As qemu-img's size_to_str(): three significant digits, and the next unit
+ * once the number would reach 1000 (1000 MiB is "0.977 GiB"), so that
+ * %.3g never turns to an exponent.
+ */
 void format_size(char *buf, size_t len, u64 bytes)
 {
 	static const char *const units[] = {
@@ -88,7 +93,7 @@ void format_size(char *buf, size_t len, u64 bytes)
 	double v = bytes;
 	size_t i = 0;
 
-	while (v >= 1024 && i + 1 < ARRAY_SIZE(units)) {
+	while (v >= 1000 && i + 1 < ARRAY_SIZE(units)) {
 		v /= 1024;
 		i++;
 	}

@@ -16,7 +16,7 @@ for t in qemu-img jq; do
 	command -v $t >/dev/null || vdi_skip_all "$t is not installed"
 done
 [ -x "$V" ] || vdi_skip_all "$V not built"
-tap_plan 189
+tap_plan 194
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 
@@ -169,6 +169,15 @@ tap_eq "odd disk size: virtual size as qemu-img's" \
 tap_eq "odd disk size: map as qemu-img's" \
 	"$(qemu-img map -f vdi --output=json "$img" | jq -c .)" \
 	"$("$V" map --json "$img" | jq -c .)"
+
+# Sizes read as qemu-img writes them: three digits, no exponent.
+human() { sed -n 's/^virtual size: *\([^(]*[^ (]\) (.*/\1/p'; }
+for s in 1000M 999M 1023G 1536K 4T; do
+	"$V" create "$d/h.vdi" "$s"
+	tap_eq "info: virtual size of $s as qemu-img says it" \
+		"$(qemu-img info -f vdi "$d/h.vdi" | human)" "$("$V" info "$d/h.vdi" | human)"
+	rm -f "$d/h.vdi"
+done
 
 # --------------------------------------------------------- check, repair
 # expected OUT START LENGTH...: r.raw with those byte ranges zeroed.
