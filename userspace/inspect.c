@@ -178,9 +178,11 @@ static void info_summary(struct fields *f, const struct image *img)
 
 /*
  * What the block map holds and what the file takes on the host, which
- * compact and resize change. Without a map that can be read, nothing.
+ * compact and resize change. Without a map that can be read, nothing. A
+ * map that attach would refuse is said in @why.
  */
-static void info_space(struct fields *f, const struct image *img)
+static void info_space(struct fields *f, const struct image *img, char *why,
+		       size_t len)
 {
 	u32 *map = image_read_map(img);
 	u32 i, allocated = 0, zero = 0;
@@ -192,6 +194,7 @@ static void info_space(struct fields *f, const struct image *img)
 		allocated += vdi_entry_allocated(map[i]);
 		zero += map[i] == VDI_BLOCK_ZERO;
 	}
+	image_check_map(img, map, true, why, len);
 	free(map);
 	field_u64(f, "allocated blocks", allocated);
 	field_u64(f, "zero blocks", zero);
@@ -324,7 +327,7 @@ int cmd_info(int argc, char **argv)
 	fields_open(&f, stdout, json);
 	info_summary(&f, &img);
 	if (!err)
-		info_space(&f, &img);
+		info_space(&f, &img, why, sizeof(why));
 	if (ret > 0)
 		info_chain(&f, c);
 	image_close(&img);

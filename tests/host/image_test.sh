@@ -16,7 +16,7 @@ for t in qemu-img jq; do
 	command -v $t >/dev/null || vdi_skip_all "$t is not installed"
 done
 [ -x "$V" ] || vdi_skip_all "$V not built"
-tap_plan 194
+tap_plan 198
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 
@@ -231,6 +231,13 @@ for base in "$qemu" "$vbox"; do
 	damaged "entry used twice" 2 \
 		"^ERROR: block map entry used twice \(entry 7: data block 0 at 0x" \
 		-- dup-$layout dup
+	cp "$base" "$d/dupinfo.vdi"
+	dup "$d/dupinfo.vdi"
+	expect "entry used twice ($layout layout): info says not valid, and why" 1 \
+		'^error: +block map entry used twice \(entry 7: data block 0 at 0x' \
+		"$V" info "$d/dupinfo.vdi"
+	tap_eq "entry used twice ($layout layout): info --json: valid false" false \
+		"$("$V" info --json "$d/dupinfo.vdi" | jq .valid)"
 	damaged "blocks_allocated too small" 2 \
 		"^ERROR: blocks_allocated is 2 but data block 5 is in use" \
 		-- basmall-$layout ba 2
