@@ -393,10 +393,8 @@ static int parse_args(int argc, char **argv, bool *repair, bool *json,
 			return usage_hint("check");
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "vdisetup check: one FILE is needed\n");
-		return usage_hint("check");
-	}
+	if (operands_wrong("check", argc, argv, 1, "one FILE"))
+		return 1;
 	*path = argv[optind];
 	return -1;
 }

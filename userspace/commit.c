@@ -273,10 +273,8 @@ static int parse_args(int argc, char **argv, struct chain_opts *o,
 			return usage_hint("commit");
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "vdisetup commit: one FILE is needed\n");
-		return usage_hint("commit");
-	}
+	if (operands_wrong("commit", argc, argv, 1, "one FILE"))
+		return 1;
 	*path = argv[optind];
 	return -1;
 }

@@ -96,10 +96,8 @@ static int parse_args(int argc, char **argv, bool *zero, bool *progress,
 			return usage_hint("compact");
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "vdisetup compact: one FILE is needed\n");
-		return usage_hint("compact");
-	}
+	if (operands_wrong("compact", argc, argv, 1, "one FILE"))
+		return 1;
 	*path = argv[optind];
 	return -1;
 }

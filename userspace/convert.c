@@ -165,10 +165,8 @@ static int parse_args(int argc, char **argv, struct create_opts *out,
 			return usage_hint("convert");
 		}
 	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "vdisetup convert: FILE and OUTPUT are needed\n");
-		return usage_hint("convert");
-	}
+	if (operands_wrong("convert", argc, argv, 2, "FILE and OUTPUT"))
+		return 1;
 	if (out->raw && out->fixed) {
 		fprintf(stderr, "vdisetup convert: --static is for VDI output\n");
 		return usage_hint("convert");

@@ -98,6 +98,8 @@ static int parse_args(int argc, char **argv, struct create_opts *o,
 	const char *uuid = NULL;
 	int c;
 
+	if (negative_size("create", argc, argv))
+		return 1;
 	while ((c = getopt_long(argc, argv, "su:c:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_PARENT:
@@ -126,10 +128,8 @@ static int parse_args(int argc, char **argv, struct create_opts *o,
 		fprintf(stderr, "vdisetup create: with --parent, FILE alone is needed\n");
 		return usage_hint("create");
 	}
-	if (!*parent && argc - optind != 2) {
-		fprintf(stderr, "vdisetup create: FILE and SIZE are needed\n");
-		return usage_hint("create");
-	}
+	if (!*parent && operands_wrong("create", argc, argv, 2, "FILE and SIZE"))
+		return 1;
 	o->path = argv[optind];
 	if (*parent && o->fixed) {
 		errmsg(o->path, "a differencing image cannot be static");

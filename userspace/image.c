@@ -294,8 +294,7 @@ int image_parse_size(const char *path, const char *arg, u64 *size)
 
 	if (parse_size(arg, size) < 0) {
 		errmsg(path, "invalid size '%s': %s", arg,
-		       errno == ERANGE ? "too large" :
-		       "not a number of bytes with an optional K, M, G or T");
+		       errno == ERANGE ? "too large" : SIZE_FORMS);
 		return -1;
 	}
 	if (*size < IMAGE_MIN_SIZE) {

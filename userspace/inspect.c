@@ -53,10 +53,8 @@ static int parse_args(int argc, char **argv, void (*usage)(FILE *),
 			return usage_hint(argv[0]);
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "vdisetup %s: one FILE is needed\n", argv[0]);
-		return usage_hint(argv[0]);
-	}
+	if (operands_wrong(argv[0], argc, argv, 1, "one FILE"))
+		return 1;
 	*path = argv[optind];
 	return -1;
 }

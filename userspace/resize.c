@@ -301,6 +301,8 @@ static int parse_args(int argc, char **argv, bool *progress,
 	};
 	int c;
 
+	if (negative_size("resize", argc, argv))
+		return 1;
 	while ((c = getopt_long(argc, argv, "ph", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -313,10 +315,8 @@ static int parse_args(int argc, char **argv, bool *progress,
 			return usage_hint("resize");
 		}
 	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "vdisetup resize: FILE and SIZE are needed\n");
-		return usage_hint("resize");
-	}
+	if (operands_wrong("resize", argc, argv, 2, "FILE and SIZE"))
+		return 1;
 	*path = argv[optind];
 	return image_parse_size(*path, argv[optind + 1], size) < 0 ? 1 : -1;
 }

@@ -32,6 +32,33 @@ void errmsg_sys(const char *obj, const char *what)
 	errno = err;
 }
 
+int operands_wrong(const char *cmd, int argc, char **argv, int want,
+		   const char *names)
+{
+	if (argc - optind > want)
+		fprintf(stderr, "vdisetup %s: unexpected argument '%s'\n", cmd,
+			argv[optind + want]);
+	else if (argc - optind < want)
+		fprintf(stderr, "vdisetup %s: %s %s needed\n", cmd, names,
+			strstr(names, " and ") ? "are" : "is");
+	else
+		return 0;
+	return usage_hint(cmd);
+}
+
+int negative_size(const char *cmd, int argc, char **argv)
+{
+	const char *last = argv[argc - 1];
+
+	/* After an option it may be that option's value. */
+	if (argc < 3 || argv[argc - 2][0] == '-' || last[0] != '-' ||
+	    !isdigit((unsigned char)last[1]))
+		return 0;
+	fprintf(stderr, "vdisetup %s: invalid size '%s': %s\n", cmd, last,
+		SIZE_FORMS);
+	return 1;
+}
+
 /* The multiplier a suffix stands for, or 0 if it is not one. */
 static u64 size_suffix(const char *s)
 {
@@ -55,9 +82,9 @@ static u64 size_suffix(const char *s)
 
 int parse_size(const char *s, u64 *bytes)
 {
-	unsigned long long n;
+	unsigned long long n, frac = 0, scale = 1;
+	u64 mult, part;
 	char *end;
-	u64 mult;
 
 	/* strtoull() would take "-1" as 2^64 - 1. */
 	if (!isdigit((unsigned char)*s)) {
@@ -68,12 +95,24 @@ int parse_size(const char *s, u64 *bytes)
 	n = strtoull(s, &end, 10);
 	if (errno)
 		return -1;
+	/* A fraction, as qemu-img takes "1.5G", of at most 12 digits. */
+	if (*end == '.') {
+		for (end++; isdigit((unsigned char)*end) && scale < 1000000000000ULL;
+		     end++) {
+			frac = frac * 10 + (*end - '0');
+			scale *= 10;
+		}
+	}
 	mult = size_suffix(end);
-	if (!mult) {
+	/* Nothing after the dot, or no whole number of bytes. */
+	if (!mult || end[-1] == '.' ||
+	    (!__builtin_mul_overflow(frac, mult, &part) && part % scale)) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (__builtin_mul_overflow(n, mult, bytes)) {
+	if (__builtin_mul_overflow(n, mult, bytes) ||
+	    __builtin_mul_overflow(frac, mult, &part) ||
+	    __builtin_add_overflow(*bytes, part / scale, bytes)) {
 		errno = ERANGE;
 		return -1;
 	}

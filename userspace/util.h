@@ -44,9 +44,29 @@ static inline int usage_hint(const char *cmd)
 	return 1;
 }
 
+/* What a size may look like, for messages about one that is not. */
+#define SIZE_FORMS	"not a number of bytes with an optional K, M, G, T, P or E " \
+			"(KiB, MiB, ...: powers of 1024; KB, MB, ...: of 1000)"
+
+/*
+ * Whether the operands after the options are not @want: then says which
+ * is missing (@names, as in "FILE and SIZE are needed") or which one is
+ * too many, and returns usage_hint()'s status; else 0.
+ */
+int operands_wrong(const char *cmd, int argc, char **argv, int want,
+		   const char *names);
+
+/*
+ * Whether the last argument, the size of commands that take one, is a
+ * negative number ("-1", "-10G"), which getopt would take for options:
+ * then says it is no size and returns 1, else 0. Before getopt_long().
+ */
+int negative_size(const char *cmd, int argc, char **argv);
+
 /*
  * A size as losetup and qemu-img take it: plain bytes, or K, M, G, T, P, E
- * with an optional "iB" (powers of 1024), or KB, MB, ... (powers of 1000).
+ * with an optional "iB" (powers of 1024), or KB, MB, ... (powers of 1000),
+ * with a decimal fraction that makes a whole number of bytes ("1.5G").
  * Returns 0, or -1 (ERANGE on overflow, EINVAL otherwise).
  */
 int parse_size(const char *s, u64 *bytes);

@@ -16,7 +16,7 @@ for t in qemu-img jq; do
 	command -v $t >/dev/null || vdi_skip_all "$t is not installed"
 done
 [ -x "$V" ] || vdi_skip_all "$V not built"
-tap_plan 198
+tap_plan 207
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 
@@ -123,6 +123,23 @@ expect "size over VDI_MAX_BLOCKS blocks is refused" 1 "invalid size '65T': large
 	"$V" create "$r" 65T
 expect "size overflowing 64 bits is refused" 1 "invalid size '20E': too large" "$V" create "$r" 20E
 expect "size with a bad suffix is refused" 1 "invalid size '12Q': not a number" "$V" create "$r" 12Q
+expect "a bad size's message names every suffix" 1 \
+	"invalid size '12Q': .*K, M, G, T, P or E \(KiB, MiB, \.\.\.: powers of 1024; KB, MB, \.\.\.: of 1000\)$" \
+	"$V" create "$r" 12Q
+expect "a negative size is an invalid size, not an option" 1 \
+	"^vdisetup create: invalid size '-1': not a number" "$V" create "$r" -1
+expect "resize: a negative size too" 1 \
+	"^vdisetup resize: invalid size '-10G': not a number" "$V" resize "$r" -10G
+expect "an argument too many is named" 1 "^vdisetup create: unexpected argument 'extra'$" \
+	"$V" create "$r" 1G extra
+tap_eq "... and no file was made" no "$([ -e "$r" ] && echo yes || echo no)"
+expect "check: an argument too many is named" 1 "^vdisetup check: unexpected argument '.*/b.vdi'$" \
+	"$V" check "$r" "$d/b.vdi"
+expect "a size with a decimal fraction, as qemu-img takes it" 0 "" "$V" create "$r" 1.5G
+tap_eq "... is 1.5 GiB" 1610612736 "$(info "$r" virtual-size)"
+rm -f "$r"
+expect "a fraction that is no whole number of bytes is refused" 1 \
+	"invalid size '1.0000001M': not a number" "$V" create "$r" 1.0000001M
 expect "a missing directory is reported" 1 "cannot create a temporary file: No such file" \
 	"$V" create "$d/refused/no/r.vdi" 1M
 tap_eq "refusals leave nothing behind" "" "$(ls -A "$d/refused")"
