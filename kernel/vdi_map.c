@@ -113,7 +113,8 @@ static void vdi_refuse_msg(struct file *file, enum vdi_error verr,
  * check): left by a crash after the header counted them and before the
  * map named them, or freed and never given back. No map on disk names
  * them and no request can use one, so they are ready at once: older than
- * the first flush (durable_seq starts at 1) and than the first epoch.
+ * the first flush (flush_seq 0; durable_seq starts at 1, as if the map as
+ * read were a flush) and than the first epoch.
  * Without this a full image would fail allocations with free virtual
  * space until "vdisetup compact".
  */
@@ -124,8 +125,6 @@ static int vdi_take_leaked(struct vdi_image *img, const unsigned long *seen)
 	struct vdi_spare *sp;
 	u32 slot, n = 0;
 
-	img->flush_seq = 1;
-	img->durable_seq = 1;
 	for_each_clear_bit(slot, seen, end) {
 		if (n++ == VDI_MAX_LEAKED_SPARES)
 			break;
@@ -167,7 +166,7 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 	struct vdi_map_stats st = { 0 };
 	struct vdi_image *img;
 	enum vdi_error verr;
-	unsigned long *seen;
+	unsigned long *seen = NULL;
 	u64 map_bytes;
 	int err;
 
@@ -179,6 +178,9 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 	INIT_LIST_HEAD(&img->spares);
 	spin_lock_init(&img->io_lock);
 	img->read_only = read_only;
+	/* The map as read is durable: flush 1, done. */
+	img->flush_seq = 1;
+	img->durable_seq = 1;
 
 	/* A short file is left to vdi_header_check() to name. */
 	err = vdi_read_exact(file, &img->raw,
@@ -201,21 +203,15 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 	err = -ENOMEM;
 	img->map = kvmalloc(map_bytes, gfp);
 	seen = kvzalloc(vdi_map_seen_bytes(&img->h, size), gfp);
-	if (!img->map || !seen) {
-		kvfree(seen);
+	if (!img->map || !seen)
 		goto fail;
-	}
 	err = vdi_read_exact(file, img->map, map_bytes, img->h.offset_bmap);
-	if (err) {
-		kvfree(seen);
+	if (err)
 		goto fail;
-	}
 	vdi_map_to_cpu(img->map, img->h.blocks_in_image);
 	verr = vdi_map_check(&img->h, img->map, size, seen, &st);
-	if (verr) {
-		kvfree(seen);
+	if (verr)
 		goto refuse;
-	}
 
 	img->next_free = st.next_free;
 	img->allocated = st.allocated;
@@ -229,10 +225,8 @@ struct vdi_image *vdi_image_open(struct file *file, bool read_only,
 		if (img->dirty && img->buf)
 			err = img->h.image_type == VDI_TYPE_FIXED ? 0 :
 			      vdi_take_leaked(img, seen);
-		if (err) {
-			kvfree(seen);
+		if (err)
 			goto fail;
-		}
 	}
 	kvfree(seen);
 	img->file = get_file(file);
@@ -243,6 +237,7 @@ refuse:
 	vdi_refuse_msg(file, verr, &img->h, &st);
 	err = vdi_error_errno(verr);
 fail:
+	kvfree(seen);
 	vdi_image_free(img);
 	return ERR_PTR(err);
 }

@@ -13,27 +13,6 @@
 
 vdi_setup dmsetup losetup mkfs.ext4 timeout
 
-dm=vdi-test-$$
-# No udev in the test VM: libdevmapper makes the /dev/mapper node itself.
-export DM_DISABLE_UDEV=1
-loopdev=
-io_cleanup()
-{
-	vdi_cleanup
-	dmsetup remove "$dm" 2>/dev/null
-	[ -z "$loopdev" ] || losetup -d "$loopdev"
-}
-trap io_cleanup EXIT
-
-# table linear|error: switch the device under the file system.
-table()
-{
-	local t="0 $sectors linear $loopdev 0"
-	[ "$1" = linear ] || t="0 $sectors error"
-	dmsetup suspend --nolockfs "$dm" && dmsetup load "$dm" --table "$t" &&
-		dmsetup resume "$dm"
-}
-
 # eio NAME CMD...: CMD fails, saying "Input/output error", and not by
 # the timeout of tdd or tsync (exit 124: it hung).
 eio()
@@ -70,26 +49,10 @@ uncache()
 	dd if="$img" iflag=nocache count=0 status=none
 }
 
-# setup_fail WHAT: the test cannot run without the stack.
-setup_fail()
-{
-	tap_fail "set up ext4 on dm-linear on loop" "$1"
-	tap_done
-}
-
 tap_plan
 dmesg_start=$(dmesg | wc -l)
-modprobe -q loop
-modprobe -q dm_mod
-truncate -s 64M "$scratch/disk"
-loopdev=$(losetup -f --show "$scratch/disk") || setup_fail "losetup failed"
-sectors=$(blockdev --getsz "$loopdev")
-dmsetup create "$dm" --table "0 $sectors linear $loopdev 0" ||
-	setup_fail "dmsetup create failed"
-mkfs.ext4 -q -F -O ^has_journal -E lazy_itable_init=0 "/dev/mapper/$dm" ||
-	setup_fail "mkfs.ext4 failed"
 mnt=$scratch/mnt
-vdi_mount "/dev/mapper/$dm" "$mnt" errors=continue || setup_fail "mount failed"
+vdi_dm_ext4 "$mnt"
 # io_faults MODE: the whole story with --direct-io=MODE, on its own image.
 io_faults()
 {
@@ -105,7 +68,7 @@ io_faults()
 	tap_check "$m: the data is flushed" tsync "$dev"
 
 	# --- The fault: every I/O to the file system's device fails. ---
-	tap_check "$m: switch to dm-error" table error
+	tap_check "$m: switch to dm-error" vdi_dm_table error
 	uncache
 	eio "$m: a direct read of an allocated block: EIO" dread "$dev" 0 4096
 	eio "$m: a direct read of a whole block: EIO" dread "$dev" "$MiB" "$MiB"
@@ -124,7 +87,7 @@ io_faults()
 		eio "$m: fsync of the device (sync DEV): EIO" tsync "$dev"
 
 	# --- The fault ends. ---
-	tap_check "$m: switch back to dm-linear" table linear
+	tap_check "$m: switch back to dm-linear" vdi_dm_table linear
 	uncache
 	# (Not the 4 KiB at 64 KiB written during the fault: undefined.)
 	tap_cmp "$m: the data written before the fault reads back" \

@@ -28,39 +28,11 @@
 
 vdi_setup dmsetup losetup mkfs.ext4 debugfs qemu-img timeout blkdiscard
 
-dm=vdi-meta-$$
-export DM_DISABLE_UDEV=1
-loopdev=
-meta_cleanup()
-{
-	vdi_cleanup
-	dmsetup remove "$dm" 2>/dev/null
-	[ -z "$loopdev" ] || losetup -d "$loopdev"
-}
-trap meta_cleanup EXIT
-
+# setup_fail WHAT: a step the rest of the test needs failed.
 setup_fail()
 {
-	tap_fail "set up ext4 on dm-linear on loop" "$1"
+	tap_fail "set up" "$1"
 	tap_done
-}
-
-# table [PBLK]: dm-linear, with dm-error over file system block PBLK.
-table()
-{
-	local t="0 $sectors linear $loopdev 0" s
-	if [ -n "${1:-}" ]; then
-		s=$(($1 * 8))
-		t="0 $s linear $loopdev 0
-$s 8 error
-$((s + 8)) $((sectors - s - 8)) linear $loopdev $((s + 8))"
-	fi
-	[ -z "${1:-}" ] || [ "$1" -gt 0 ] || { echo "no block to fail"; return 1; }
-	dmsetup suspend --nolockfs "$dm" || return 1
-	# Resumed whatever the load does: a suspended device stops the test.
-	dmsetup load "$dm" --table "$t"
-	local rc=$?
-	dmsetup resume "$dm" && return $rc
 }
 
 # file_pblk IMAGE N: the file system block that holds the Nth 4 KiB of
@@ -68,7 +40,7 @@ $((s + 8)) $((sectors - s - 8)) linear $loopdev $((s + 8))"
 file_pblk()
 {
 	sync -f "$1" 2>/dev/null
-	debugfs -R "bmap /${1##*/} $2" "/dev/mapper/$dm" 2>/dev/null
+	debugfs -R "bmap /${1##*/} $2" "/dev/mapper/$vdi_dm" 2>/dev/null
 }
 
 # map_pblk IMAGE: the file system block that holds the image's map
@@ -117,17 +89,8 @@ verify()
 
 tap_plan
 dmesg_start=$(dmesg | wc -l)
-modprobe -q loop
-modprobe -q dm_mod
-truncate -s 64M "$scratch/disk"
-loopdev=$(losetup -f --show "$scratch/disk") || setup_fail "losetup failed"
-sectors=$(blockdev --getsz "$loopdev")
-dmsetup create "$dm" --table "0 $sectors linear $loopdev 0" ||
-	setup_fail "dmsetup create failed"
-mkfs.ext4 -q -F -b 4096 -O ^has_journal -E lazy_itable_init=0 \
-	"/dev/mapper/$dm" || setup_fail "mkfs.ext4 failed"
 mnt=$scratch/mnt
-vdi_mount "/dev/mapper/$dm" "$mnt" errors=continue || setup_fail "mount failed"
+vdi_dm_ext4 "$mnt"
 for i in 0 1 2 3; do
 	head -c "$MiB" /dev/urandom > "$scratch/d$i"
 done
@@ -145,13 +108,13 @@ sync -f "$img"
 pblk=$(map_pblk "$img")
 [ -n "$pblk" ] || setup_fail "no block for the map in debugfs"
 blkdiscard -o $((1100 * MiB)) -l "$MiB" "$dev"
-tap_check "flush: fail the map's file system block ($pblk)" table "$pblk"
+tap_check "flush: fail the map's file system block ($pblk)" vdi_dm_table "$pblk"
 rc=0
 timeout 60 sync "$dev" 2> "$scratch/err" || rc=$?
 tap_eq "flush: a flush whose map write fails reports EIO" \
 	"1 Input/output error" \
 	"$rc $(grep -o 'Input/output error' "$scratch/err" | head -n 1)"
-tap_check "flush: the fault ends" table
+tap_check "flush: the fault ends" vdi_dm_table linear
 write_at "$dev" $((50 * MiB)) "$scratch/d3" direct
 tap_check "flush: the next flush succeeds" timeout 60 sync "$dev"
 tap_check "flush: detach" "$VDISETUP" detach "$dev"
@@ -169,7 +132,7 @@ sync -f "$img"
 pblk=$(map_pblk "$img")
 [ -n "$pblk" ] || setup_fail "no block for the map in debugfs"
 write_at "$dev" $((1300 * MiB)) "$scratch/d2" direct
-tap_check "detach: fail the map's file system block ($pblk)" table "$pblk"
+tap_check "detach: fail the map's file system block ($pblk)" vdi_dm_table "$pblk"
 rc=0
 "$VDISETUP" detach "$dev" 2> "$scratch/err" || rc=$?
 tap_eq "detach: fails with EIO while the map cannot be written" \
@@ -177,7 +140,7 @@ tap_eq "detach: fails with EIO while the map cannot be written" \
 	"$([ $rc = 0 ] && echo success || echo fail) $(grep -o 'Input/output error' "$scratch/err" | head -n 1)"
 tap_eq "detach: the device stays bound" "$img" \
 	"$(cat "/sys/block/${dev#/dev/}/vdi/backing_file" 2>/dev/null)"
-tap_check "detach: the fault ends" table
+tap_check "detach: the fault ends" vdi_dm_table linear
 if [ -n "$(cat "/sys/block/${dev#/dev/}/vdi/backing_file" 2>/dev/null)" ]; then
 	tap_check "detach: detach after the fault" "$VDISETUP" detach "$dev"
 fi
@@ -197,7 +160,7 @@ write_at "$dev" $((1300 * MiB)) "$scratch/d3" direct
 blkdiscard -o $((1100 * MiB)) -l "$MiB" "$dev"
 tap_check "pack: the discard is flushed" timeout 60 sync "$dev"
 pblk=$(map_pblk "$img")
-tap_check "pack: fail the map's file system block ($pblk)" table "$pblk"
+tap_check "pack: fail the map's file system block ($pblk)" vdi_dm_table "$pblk"
 tap_check "pack: detach (nothing left to flush; the pack fails at the close)" \
 	"$VDISETUP" detach "$dev"
 tap_check "pack: the kernel log says the freed block was not given back" \
@@ -213,7 +176,7 @@ tap_eq "attach: fails with EIO while the map cannot be read" \
 [ $rc != 0 ] || vdi_devs+=("$(cat "$scratch/out")")
 tap_eq "attach: no device bound to it" "" \
 	"$(grep -lx "$img" /sys/block/vdi*/vdi/backing_file 2>/dev/null)"
-tap_check "attach: the fault ends" table
+tap_check "attach: the fault ends" vdi_dm_table linear
 verify pack "$img" 0:"$scratch/d0" 1100:"$scratch/zero" \
 	1200:"$scratch/d2" 1300:"$scratch/d3"
 
@@ -224,13 +187,13 @@ vdi_attach dev "$img" || setup_fail "attach failed"
 write_at "$dev" 0 "$scratch/d0" direct
 tap_check "grow: the data is flushed" timeout 60 sync "$dev"
 pblk=$(file_pblk "$img" 0)
-tap_check "grow: fail the header's file system block ($pblk)" table "$pblk"
+tap_check "grow: fail the header's file system block ($pblk)" vdi_dm_table "$pblk"
 rc=0
 "$VDISETUP" resize "$img" 3G 2> "$scratch/err" || rc=$?
 tap_eq "grow: fails with EIO" "fail Input/output error" \
 	"$([ $rc = 0 ] && echo success || echo fail) $(grep -o 'Input/output error' "$scratch/err" | head -n 1)"
 tap_eq "grow: the device keeps its size" $((2048 * MiB)) "$(blockdev --getsize64 "$dev")"
-tap_check "grow: the fault ends" table
+tap_check "grow: the fault ends" vdi_dm_table linear
 tap_check "grow: grows after the fault" "$VDISETUP" resize "$img" 3G
 tap_eq "grow: the device has the new size" $((3072 * MiB)) "$(blockdev --getsize64 "$dev")"
 write_at "$dev" $((2560 * MiB)) "$scratch/d1" direct

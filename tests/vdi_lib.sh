@@ -15,6 +15,9 @@ MiB=$((1024 * 1024))
 vdi_devs=()
 vdi_nullb_loaded=0
 scratch=
+vdi_dm=
+vdi_dm_loop=
+vdi_dm_sectors=
 
 # The whole test is skipped (exit 4) when it cannot run here at all.
 vdi_skip_all()
@@ -54,6 +57,8 @@ vdi_cleanup()
 	for m in $(scratch_mounts); do
 		umount "$m" || umount -l "$m"
 	done
+	[ -z "$vdi_dm" ] || dmsetup remove "$vdi_dm" 2>/dev/null
+	[ -z "$vdi_dm_loop" ] || losetup -d "$vdi_dm_loop"
 	[ "$vdi_nullb_loaded" = 0 ] || rmmod null_blk
 	rm -rf "$scratch"
 }
@@ -133,6 +138,58 @@ vdi_loop_ext4()
 	mkdir -p "$2" && modprobe -q loop && truncate -s "$1" "$f" &&
 		mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$f" &&
 		mount -o loop "$f" "$2"
+}
+
+# vdi_dm_ext4 DIR: for fault injection, an ext4 (4 KiB blocks, no journal,
+# errors=continue) on a dm-linear device over a 64 MiB file on loop,
+# mounted on DIR; vdi_dm_table switches what lies under it. The cleanup
+# removes both devices. A step that fails is reported and ends the test.
+vdi_dm_ext4()
+{
+	local why=
+	# No udev in the test VM: libdevmapper makes the /dev/mapper node.
+	export DM_DISABLE_UDEV=1
+	modprobe -q loop
+	modprobe -q dm_mod
+	truncate -s 64M "$scratch/dm-disk"
+	vdi_dm_loop=$(losetup -f --show "$scratch/dm-disk") || why="losetup failed"
+	if [ -z "$why" ]; then
+		vdi_dm_sectors=$(blockdev --getsz "$vdi_dm_loop")
+		dmsetup create "vdi-test-$$" --table \
+			"0 $vdi_dm_sectors linear $vdi_dm_loop 0" &&
+			vdi_dm=vdi-test-$$ || why="dmsetup create failed"
+	fi
+	[ -n "$why" ] || mkfs.ext4 -q -F -b 4096 -O ^has_journal \
+		-E lazy_itable_init=0 "/dev/mapper/$vdi_dm" || why="mkfs.ext4 failed"
+	[ -n "$why" ] || vdi_mount "/dev/mapper/$vdi_dm" "$1" errors=continue ||
+		why="mount failed"
+	[ -z "$why" ] && return
+	tap_fail "set up ext4 on dm-linear on loop" "$why"
+	tap_done
+}
+
+# vdi_dm_table linear|error|PBLK: under the file system of vdi_dm_ext4,
+# all of it linear, all of it failing, or linear but for the failing
+# 4 KiB file system block PBLK. Resumed whatever the load does: a device
+# left suspended would stop the test.
+vdi_dm_table()
+{
+	local n=$vdi_dm_sectors l=$vdi_dm_loop t s rc
+	case $1 in
+	linear) t="0 $n linear $l 0" ;;
+	error) t="0 $n error" ;;
+	*)
+		[ "$1" -gt 0 ] 2>/dev/null || { echo "no block to fail: '$1'"; return 1; }
+		s=$(($1 * 8))
+		t="0 $s linear $l 0
+$s 8 error
+$((s + 8)) $((n - s - 8)) linear $l $((s + 8))"
+		;;
+	esac
+	dmsetup suspend --nolockfs "$vdi_dm" || return 1
+	dmsetup load "$vdi_dm" --table "$t"
+	rc=$?
+	dmsetup resume "$vdi_dm" && return $rc
 }
 
 # vdi_ext4_image FS_SIZE IMAGE_SIZE: an image of IMAGE_SIZE on a fresh ext4
