@@ -11,9 +11,10 @@
 # and zeroed; write-zeroes; "vdisetup commit" and the parent read on its
 # own. Broken links are refused with their messages: wrong UUID, missing
 # parent, a cycle, a parent of another size, a parent changed since (and
-# accepted with --force). A chain whose block maps together need more
-# than 256 MiB is refused with its reason. A chain of 16 levels; fio verify (crc32c) on a
-# chain of 3; attach and detach keep no reference to any file.
+# accepted with --accept-changed-parent). A chain whose block maps
+# together need more than 256 MiB is refused with its reason. A chain of
+# 16 levels; fio verify (crc32c) on a chain of 3; attach and detach keep
+# no reference to any file.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
@@ -223,14 +224,14 @@ if vdi_attach dev "$b/mod/l0.vdi"; then
 fi
 refused "parent modified: refused" "c.vdi: parent .*l0.vdi: parent changed since the child was made" \
 	"$b/mod/c.vdi"
-if vdi_attach dev --force -r "$b/mod/c.vdi"; then
-	tap_ok "parent modified: accepted with --force"
-	tap_cmp "parent modified: --force reads the parent as it is now" \
+if vdi_attach dev --accept-changed-parent -r "$b/mod/c.vdi"; then
+	tap_ok "parent modified: accepted with --accept-changed-parent"
+	tap_cmp "parent modified: --accept-changed-parent reads the parent as it is now" \
 		<(read_at "$dev" 0 4096) "$scratch/piece"
 	"$VDISETUP" detach "$dev"
 else
-	tap_fail "parent modified: accepted with --force" "vdisetup attach --force failed"
-	tap_fail "parent modified: --force reads the parent as it is now" "not attached"
+	tap_fail "parent modified: accepted with --accept-changed-parent" "vdisetup attach --accept-changed-parent failed"
+	tap_fail "parent modified: --accept-changed-parent reads the parent as it is now" "not attached"
 fi
 
 # Block maps of 128 MiB each (32 TiB of 1 MiB blocks): two fit the chain's

@@ -198,7 +198,8 @@ static void attach_usage(FILE *out)
 		"                  the parent of a differencing FILE (again for its\n"
 		"                  parent, and so on); by default found by UUID among the\n"
 		"                  *.vdi files beside FILE and one directory up\n"
-		"     --force      accept a parent changed since its child was made\n"
+		"     --accept-changed-parent\n"
+		"                  accept a parent changed since its child was made\n"
 		" -h, --help       display this help\n"
 		"\nLike losetup, a FILE that cannot be opened for writing (read-only\n"
 		"file system, no write permission) is attached read-only. The parents of\n"
@@ -295,7 +296,7 @@ static int attach_chain(const char *file, int fd, struct chain *c,
 int cmd_attach(int argc, char **argv)
 {
 	enum { OPT_SHOW = 256, OPT_DIRECT_IO, OPT_AUTOCLEAR, OPT_PARENT,
-	       OPT_FORCE };
+	       OPT_CHANGED_PARENT };
 	static const struct option opts[] = {
 		{ "find",	no_argument, NULL, 'f' },
 		{ "show",	no_argument, NULL, OPT_SHOW },
@@ -304,7 +305,7 @@ int cmd_attach(int argc, char **argv)
 		{ "direct-io",	optional_argument, NULL, OPT_DIRECT_IO },
 		{ "autoclear",	no_argument, NULL, OPT_AUTOCLEAR },
 		{ "parent",	required_argument, NULL, OPT_PARENT },
-		{ "force",	no_argument, NULL, OPT_FORCE },
+		{ "accept-changed-parent", no_argument, NULL, OPT_CHANGED_PARENT },
 		{ "help",	no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -352,8 +353,8 @@ int cmd_attach(int argc, char **argv)
 			if (chain_add_parent(&copts, optarg) < 0)
 				return 1;
 			break;
-		case OPT_FORCE:
-			copts.force = true;
+		case OPT_CHANGED_PARENT:
+			copts.changed_parent = true;
 			cfg.flags |= VDI_FLAG_FORCE;
 			break;
 		case 'h':

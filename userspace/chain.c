@@ -229,7 +229,7 @@ int chain_open(struct chain *c, const char *top, const struct chain_opts *o)
 	}
 	for (i = 0; i < c->n; i++)
 		h[i] = &c->img[i].h;
-	c->err = vdi_chain_check(h, c->n, o->force, &c->bad);
+	c->err = vdi_chain_check(h, c->n, o->changed_parent, &c->bad);
 	if (!c->err)
 		return 0;
 	explain(c);

@@ -21,7 +21,7 @@ struct chain_opts {
 	char *parents[VDI_MAX_CHAIN];	/* --parent files, the nearest first */
 	u32 nparents;
 	u32 writable;			/* images opened O_RDWR, from the top */
-	bool force;			/* accept parents changed since */
+	bool changed_parent;		/* accept parents changed since */
 };
 
 struct chain {

@@ -217,7 +217,8 @@ static void check_counts(struct check *c)
 		report(c, LEAK, "blocks_allocated is %u but no entry uses data block %u or later",
 		       h->blocks_allocated, c->b.top);
 	}
-	if (c->img.file_size > end)
+	/* A block device cannot end earlier: the rest of it is no leak. */
+	if (c->img.file_size > end && !c->img.device)
 		report(c, LEAK, "%llu bytes past the last data block in use (file size %llu)",
 		       (unsigned long long)(c->img.file_size - end),
 		       (unsigned long long)c->img.file_size);
@@ -286,7 +287,11 @@ static int check_chain(struct check *c)
 		return -1;
 	}
 	ret = chain_open(ch, c->img.path, c->chain);
-	if (ret > 0) {
+	/* A parent not found is not damage: the chain could not be checked. */
+	if (ret > 0 && ch->err == VDI_ERR_PARENT_MISSING) {
+		fprintf(stderr, "%s\n", ch->why);
+		ret = -1;
+	} else if (ret > 0) {
 		report(c, CORRUPTION, "%s", ch->why);
 		ret = 0;
 	}
@@ -439,6 +444,12 @@ static void print_json_head(const char *path)
 	fputc('[', stdout);
 }
 
+/* What a repair fixed: what was found and is no longer. */
+static u32 fixed(u32 found, u32 after)
+{
+	return found > after ? found - after : 0;
+}
+
 static void print_json_tail(const struct check *found, const struct check *c,
 			    bool repaired, bool failed)
 {
@@ -453,8 +464,8 @@ static void print_json_tail(const struct check *found, const struct check *c,
 	field_u64(&f, "leaks", c->leaks);
 	if (repaired) {
 		field_u64(&f, "corruptions fixed",
-			  found->corruptions - c->corruptions);
-		field_u64(&f, "leaks fixed", found->leaks - c->leaks);
+			  fixed(found->corruptions, c->corruptions));
+		field_u64(&f, "leaks fixed", fixed(found->leaks, c->leaks));
 	}
 	if (c->header_ok) {
 		field_u64(&f, "total clusters", h->blocks_in_image);
@@ -465,27 +476,48 @@ static void print_json_tail(const struct check *found, const struct check *c,
 	fields_close(&f);
 }
 
-/* Fix what @found found, then check again from the file into @after. */
-static int repair_and_recheck(struct check *found, struct check *after,
-			      const char *path)
+/* Check the file at @path again into @after, as @found was checked. */
+static int recheck(const struct check *found, struct check *after,
+		   const char *path, bool quiet)
 {
-	if (!found->header_ok) {
-		errmsg(path, "cannot repair: the header is damaged");
-		return 0;
-	}
-	if (repair(found) < 0)
-		return -1;
-	if (!found->json)
-		printf("\nThe following inconsistencies were found and repaired:\n\n"
-		       "    %u leaks\n    %u corruptions\n\n"
-		       "Double checking the fixed image now...\n",
-		       found->leaks, found->corruptions);
+	check_free(after);
+	memset(after, 0, sizeof(*after));
 	after->json = found->json;
-	after->quiet = found->json;
+	after->quiet = quiet;
 	after->chain = found->chain;
 	if (open_image(after, path, O_RDONLY) < 0)
 		return -1;
 	return check_image(after);
+}
+
+/*
+ * Fix what @found found, then check again from the file into @after. Only
+ * what the second look no longer finds is reported as repaired, as
+ * qemu-img reports it; what is left is then listed again.
+ */
+static int repair_and_recheck(struct check *found, struct check *after,
+			      const char *path)
+{
+	u32 leaks, corruptions;
+
+	if (!found->header_ok) {
+		errmsg(path, "cannot repair: the header is damaged");
+		return 0;
+	}
+	if (repair(found) < 0 || recheck(found, after, path, true) < 0)
+		return -1;
+	if (found->json)
+		return 0;
+	leaks = fixed(found->leaks, after->leaks);
+	corruptions = fixed(found->corruptions, after->corruptions);
+	if (leaks || corruptions)
+		printf("\nThe following inconsistencies were found and repaired:\n\n"
+		       "    %u leaks\n    %u corruptions\n\n"
+		       "Double checking the fixed image now...\n",
+		       leaks, corruptions);
+	if (!after->leaks && !after->corruptions)
+		return 0;
+	return recheck(found, after, path, false);
 }
 
 static int exit_status(const struct check *c, bool failed)
@@ -499,7 +531,7 @@ static int exit_status(const struct check *c, bool failed)
 
 int cmd_check(int argc, char **argv)
 {
-	struct check found = { .json = false }, after = { .json = false };
+	struct check found = { .json = false }, after = { .img.fd = -1 };
 	struct chain_opts o = { .nparents = 0 };
 	struct check *final = &found;
 	bool fix = false, failed;

@@ -38,13 +38,17 @@ static void convert_usage(FILE *out)
 		"or into a raw disk image OUTPUT (--format raw).\n"
 		"The parents are found as info finds them. Blocks that read as\n"
 		"zeros take no space in a dynamic or raw OUTPUT (holes in a raw\n"
-		"one). OUTPUT must not exist; it appears only once it is complete.\n"
+		"one). OUTPUT must not exist (but with --force); it appears only once\n"
+		"it is complete. On a block device (--force) it is written in place.\n"
 		"FILE is only read.\n"
 		"\nOptions:\n"
 		"     --parent PARENT  the parent of FILE (again for its parent...)\n"
 		"     --format FORMAT  vdi (the default) or raw\n"
 		" -s, --static         preallocate every block (a fixed image)\n"
-		" -f, --force          accept parents changed since their child was made\n"
+		" -f, --force          replace OUTPUT if it exists, write onto it if it\n"
+		"                      is a block device\n"
+		"     --accept-changed-parent\n"
+		"                      accept parents changed since their child was made\n"
 		" -p, --progress       show progress\n"
 		" -h, --help           display this help\n");
 }
@@ -123,12 +127,13 @@ static int parse_format(struct create_opts *out, const char *arg)
 static int parse_args(int argc, char **argv, struct create_opts *out,
 		      struct chain_opts *o, bool *progress, const char **path)
 {
-	enum { OPT_PARENT = 256, OPT_FORMAT };
+	enum { OPT_PARENT = 256, OPT_FORMAT, OPT_CHANGED_PARENT };
 	static const struct option opts[] = {
 		{ "parent",	required_argument,	NULL, OPT_PARENT },
 		{ "format",	required_argument,	NULL, OPT_FORMAT },
 		{ "static",	no_argument,		NULL, 's' },
 		{ "force",	no_argument,		NULL, 'f' },
+		{ "accept-changed-parent", no_argument,	NULL, OPT_CHANGED_PARENT },
 		{ "progress",	no_argument,		NULL, 'p' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -153,7 +158,10 @@ static int parse_args(int argc, char **argv, struct create_opts *out,
 			out->fixed = true;
 			break;
 		case 'f':
-			o->force = true;
+			out->force = true;
+			break;
+		case OPT_CHANGED_PARENT:
+			o->changed_parent = true;
 			break;
 		case 'p':
 			*progress = true;

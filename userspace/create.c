@@ -6,7 +6,10 @@
  *
  * The image is built under a temporary name in the target's directory and
  * renamed into place only once it is complete and on disk: a failed or
- * interrupted create leaves nothing behind, and never half an image.
+ * interrupted create leaves nothing behind, and never half an image. On a
+ * block device, which has no name to rename to, it is written in place
+ * (as qemu-img does), and only with --force. Other special files are never
+ * replaced, nor is a file that a vdi device or another program holds.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -14,8 +17,10 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/fs.h>
 #include <uuid/uuid.h>
 
 #include "create.h"
@@ -50,7 +55,8 @@ static void create_usage(FILE *out)
 		" -u, --uuid UUID       image UUID (default: random)\n"
 		" -c, --comment TEXT    description stored in the header\n"
 		"                       (at most 255 bytes)\n"
-		" -f, --force           replace FILE if it exists\n"
+		" -f, --force           replace FILE if it exists, write onto it if it\n"
+		"                       is a block device\n"
 		" -h, --help            display this help\n", max);
 }
 
@@ -209,20 +215,30 @@ static int write_map(const struct image *img)
 	return ret;
 }
 
+/* Where the image ends: a fixed one holds every block, a raw disk is all. */
+static u64 image_end(const struct image *img, const struct create_opts *o)
+{
+	const struct vdi_header *h = &img->h;
+
+	if (o->raw)
+		return h->disk_size;
+	if (h->image_type != VDI_TYPE_FIXED)
+		return h->offset_data;
+	return h->offset_data + (u64)h->blocks_in_image * h->block_size;
+}
+
 /*
  * A dynamic image ends where its data would start. A fixed one holds every
  * block; preallocate them as VirtualBox does, so that writes to the image
  * cannot fail for lack of space, or leave the file sparse as QEMU does if
  * the filesystem cannot.
  */
-static int size_file(const struct image *img)
+static int size_file(const struct image *img, const struct create_opts *o)
 {
-	const struct vdi_header *h = &img->h;
-	u64 end = h->offset_data;
+	u64 end = image_end(img, o);
 
-	if (h->image_type != VDI_TYPE_FIXED)
+	if (img->h.image_type != VDI_TYPE_FIXED)
 		return ftruncate(img->fd, end) < 0 ? -1 : 0;
-	end += (u64)h->blocks_in_image * h->block_size;
 	if (!fallocate(img->fd, 0, 0, end))
 		return 0;
 	if (errno != EOPNOTSUPP)
@@ -232,11 +248,33 @@ static int size_file(const struct image *img)
 	return ftruncate(img->fd, end);
 }
 
-static int fill_image(struct image *img, const struct create_opts *o)
+/*
+ * A block device keeps what it held: the blocks of a fixed image and a raw
+ * disk must read as zeros, as in a new file (BLKZEROOUT writes zeros
+ * where the device cannot zero by itself).
+ */
+static int zero_device(const struct image *img, const struct create_opts *o)
+{
+	u64 range[2] = { img->h.offset_data, 0 };
+
+	if (o->raw)
+		range[0] = 0;
+	else if (img->h.image_type != VDI_TYPE_FIXED)
+		return 0;
+	range[1] = image_end(img, o) - range[0];
+	return ioctl(img->fd, BLKZEROOUT, range) < 0 ? -1 : 0;
+}
+
+static int fill_image(struct image *img, const struct create_opts *o,
+		      bool on_device)
 {
 	if (!o->raw && (image_write_header(img) < 0 || write_map(img) < 0))
 		return -1;
-	if (!o->raw && size_file(img) < 0) {
+	if (on_device && zero_device(img, o) < 0) {
+		errmsg_sys(img->path, "cannot zero the device");
+		return -1;
+	}
+	if (!on_device && !o->raw && size_file(img, o) < 0) {
 		errmsg_sys(img->path, "cannot size the image file");
 		return -1;
 	}
@@ -331,7 +369,7 @@ static int build(const struct create_opts *o, char *tmp)
 	init_header(&img, o);
 	ret = set_mode(&img);
 	if (!ret)
-		ret = fill_image(&img, o);
+		ret = fill_image(&img, o, false);
 	if (!ret) {
 		ret = place(o, tmp);
 		if (ret && errno == EEXIST)
@@ -361,16 +399,12 @@ static int sync_dir(const char *path, const char *dir)
 	return 0;
 }
 
-int create_image(const struct create_opts *o)
+static int create_file(const struct create_opts *o)
 {
 	char *dcopy, *bcopy, *tmp = NULL;
 	const char *dir;
 	int ret;
 
-	if (!o->force && exists(o->path)) {
-		say_exists(o->path);
-		return 1;
-	}
 	/* POSIX dirname() and basename() may modify their argument. */
 	dcopy = strdup(o->path);
 	bcopy = strdup(o->path);
@@ -389,6 +423,112 @@ int create_image(const struct create_opts *o)
 	free(bcopy);
 	free(dcopy);
 	return ret;
+}
+
+/*
+ * Opened exclusively, so that a mounted or otherwise claimed device is
+ * refused, and checked to hold the whole image before anything is written.
+ */
+static int create_on_device(const struct create_opts *o)
+{
+	struct image img = { .path = o->path, .device = true };
+	char need[32], has[32];
+	int ret = 1;
+
+	if (image_unused(o->path, "write an image onto it") < 0)
+		return 1;
+	img.fd = open(o->path, O_RDWR | O_EXCL | O_CLOEXEC);
+	if (img.fd < 0) {
+		if (errno == EBUSY)
+			errmsg(o->path, "%s: in use (mounted, or held by a driver)",
+			       "cannot write an image onto it");
+		else
+			errmsg_sys(o->path, "cannot open");
+		return 1;
+	}
+	init_header(&img, o);
+	if (fd_size(img.fd, &img.file_size) < 0) {
+		errmsg_sys(o->path, "cannot get the size");
+	} else if (img.file_size < image_end(&img, o)) {
+		format_size(need, sizeof(need), image_end(&img, o));
+		format_size(has, sizeof(has), img.file_size);
+		errmsg(o->path, "too small: the image needs %s, the device holds %s",
+		       need, has);
+	} else {
+		ret = fill_image(&img, o, true) ? 1 : 0;
+	}
+	image_close(&img);
+	return ret;
+}
+
+static const char *kind_of(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a regular file";
+}
+
+/*
+ * A file in place is replaced only with --force, and only if nothing holds
+ * it; through a symbolic link, the file it names is replaced.
+ */
+static int replace_file(const struct create_opts *o, bool link)
+{
+	struct create_opts target = *o;
+	char *real = NULL;
+	int ret;
+
+	if (!o->force) {
+		say_exists(o->path);
+		return 1;
+	}
+	if (link) {
+		real = realpath(o->path, NULL);
+		if (!real) {
+			errmsg_sys(o->path, "cannot follow the link");
+			return 1;
+		}
+		target.path = real;
+	}
+	ret = image_unused(target.path, "replace it") < 0 ? 1 :
+		create_file(&target);
+	free(real);
+	return ret;
+}
+
+int create_image(const struct create_opts *o)
+{
+	struct stat lst, st;
+
+	if (lstat(o->path, &lst) < 0)
+		return create_file(o);
+	/* A dangling link holds nothing: it is replaced as a file would be. */
+	if (stat(o->path, &st) < 0) {
+		if (!o->force) {
+			say_exists(o->path);
+			return 1;
+		}
+		return create_file(o);
+	}
+	if (S_ISREG(st.st_mode))
+		return replace_file(o, S_ISLNK(lst.st_mode));
+	if (!S_ISBLK(st.st_mode)) {
+		errmsg(o->path, "is %s: an image goes into a regular file or onto a block device",
+		       kind_of(st.st_mode));
+		return 1;
+	}
+	if (!o->force) {
+		errmsg(o->path, "is a block device: %s, and what it holds is lost",
+		       "--force writes the image onto it");
+		return 1;
+	}
+	return create_on_device(o);
 }
 
 /*

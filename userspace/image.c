@@ -19,10 +19,13 @@
 /* A VDI may live on a partition or a logical volume as well as in a file. */
 static int image_size(struct image *img)
 {
-	if (fd_size(img->fd, &img->file_size) < 0) {
+	struct stat st;
+
+	if (fstat(img->fd, &st) < 0 || fd_size(img->fd, &img->file_size) < 0) {
 		errmsg_sys(img->path, "cannot get the size");
 		return -1;
 	}
+	img->device = S_ISBLK(st.st_mode);
 	return 0;
 }
 
@@ -136,9 +139,9 @@ int image_attached_as(const struct image *img, char *dev, size_t len)
 	return named_by(img, SYS_BACKING_FILES, dev, len);
 }
 
-int image_claim(const struct image *img, const char *what)
+/* Refuse @img while a vdi device serves it, as its top or as a parent. */
+static int image_not_attached(const struct image *img, const char *what)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	char dev[64];
 
 	if (image_attached_as(img, dev, sizeof(dev))) {
@@ -152,14 +155,54 @@ int image_claim(const struct image *img, const char *what)
 		       what, dev);
 		return -1;
 	}
+	return 0;
+}
+
+static void say_locked(const struct image *img, const char *what)
+{
+	errmsg(img->path, "cannot %s: in use by another program (locked)",
+	       what);
+}
+
+int image_claim(const struct image *img, const char *what)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (image_not_attached(img, what) < 0)
+		return -1;
 	/* QEMU holds OFD locks on the images it has open: this conflicts. */
 	if (fcntl(img->fd, F_OFD_SETLK, &fl) < 0) {
-		errmsg(img->path, "cannot %s: %s", what,
-		       errno == EAGAIN || errno == EACCES ?
-		       "in use by another program (locked)" : strerror(errno));
+		if (errno == EAGAIN || errno == EACCES)
+			say_locked(img, what);
+		else
+			errmsg(img->path, "cannot %s: %s", what, strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+int image_unused(const char *path, const char *what)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct image img = { .path = path };
+	int ret;
+
+	img.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (img.fd < 0) {
+		errmsg(path, "cannot %s: %s", what, strerror(errno));
+		return -1;
+	}
+	ret = image_not_attached(&img, what);
+	/* Only a test: the lock of a file about to be replaced is no use. */
+	if (!ret && fcntl(img.fd, F_OFD_GETLK, &fl) < 0) {
+		errmsg(path, "cannot %s: %s", what, strerror(errno));
+		ret = -1;
+	} else if (!ret && fl.l_type != F_UNLCK) {
+		say_locked(&img, what);
+		ret = -1;
+	}
+	close(img.fd);
+	return ret;
 }
 
 u32 *image_read_map(const struct image *img)
@@ -251,6 +294,13 @@ int image_commit_header(struct image *img)
 
 int image_set_size(struct image *img, u64 size, const char *what)
 {
+	if (img->device) {
+		if (size <= img->file_size)
+			return 0;
+		errno = ENOSPC;
+		errmsg_sys(img->path, what);
+		return -1;
+	}
 	if (ftruncate(img->fd, size) < 0) {
 		errmsg_sys(img->path, what);
 		return -1;

@@ -17,6 +17,7 @@ struct image {
 	const char *path;
 	int fd;
 	u64 file_size;			/* of the file or block device */
+	bool device;			/* a block device: its size is fixed */
 	struct vdi_disk_header disk;	/* header sector as read */
 	struct vdi_header h;		/* ... and decoded */
 };
@@ -45,6 +46,13 @@ enum vdi_error image_check_chain_header(const struct image *img);
  * "FILE: cannot WHAT: why" and returns -1.
  */
 int image_claim(const struct image *img, const char *what);
+
+/*
+ * The same refusals for the file or block device at @path, which the
+ * command @what ("replace") is about to overwrite or replace, without
+ * taking a lock: 0 if nothing holds it, else -1 after the message.
+ */
+int image_unused(const char *path, const char *what);
 
 /*
  * The vdi device @img is attached to, in @dev ("/dev/vdi0"): 1 if there is
@@ -77,7 +85,10 @@ int image_write_header(struct image *img);
 /* Write the header and sync it, unless it is what the file holds. */
 int image_commit_header(struct image *img);
 
-/* ftruncate() to @size; @what names the step for the message. */
+/*
+ * ftruncate() to @size; @what names the step for the message. A block
+ * device keeps its size: @size must fit in it (else ENOSPC).
+ */
 int image_set_size(struct image *img, u64 size, const char *what);
 
 /* fsync() with the message; @what names the step for it. */

@@ -275,8 +275,8 @@ for c in convert commit; do
 		"^$child: parent $dir/l0.vdi: parent changed since the child was made \(modification UUID $(info "$dir/l0.vdi" modification-uuid), the child expects $(info "$child" parent-uuid)\)$" \
 		"$V" $c "$child" $never
 	if [ $c = convert ]; then
-		converts_to "convert --force: a changed parent accepted" "$child" \
-			"$dir/expected.raw" --force
+		converts_to "convert --accept-changed-parent: a changed parent accepted" "$child" \
+			"$dir/expected.raw" --accept-changed-parent
 		expect "check: a changed parent is an error" 2 \
 			"^ERROR: $child: parent $dir/l0.vdi: parent changed since" "$V" check "$child"
 		expect "info: a changed parent makes the chain invalid" 1 \
@@ -284,6 +284,45 @@ for c in convert commit; do
 	fi
 	mv "$d/l0.orig" "$dir/l0.vdi"
 done
+
+# check: a parent not found, or two files that may be it, leave the chain
+# unchecked (exit 1, as qemu-img check without its backing file), and
+# --repair has nothing to say it repaired.
+mv "$dir/l0.vdi" "$d/hide/away.vdi"
+for r in "" --repair; do
+	refused "check $r: missing parent: not checked" \
+		"^$child: parent image not found \(UUID" "$V" check $r "$child"
+	tap_eq "check $r: missing parent: no error counted, nothing said repaired" 0 \
+		"$(grep -c 'ERROR\|repaired' <<<"$out")"
+done
+tap_eq "check --repair --json: missing parent: a check error, nothing fixed" "1 0 0" \
+	"$("$V" check --repair --json "$child" 2>/dev/null |
+	  jq -r '[."check-errors", ."corruptions-fixed" // 0, .corruptions] | join(" ")')"
+mv "$d/hide/away.vdi" "$dir/l0.vdi"
+cp "$dir/l0.vdi" "$dir/copy.vdi"
+refused "check: two files with the parent's UUID: not checked" \
+	"^$child: parent UUID $(uuid "$dir/l0.vdi") is the image UUID of both" "$V" check --repair "$child"
+rm "$dir/copy.vdi"
+# --repair fixes the image checked, never a parent: the parent's leak is
+# still there afterwards and is not reported as repaired.
+truncate -s +1M "$dir/l0.vdi"
+truncate -s +1M "$child"
+run "$V" check --repair "$child"
+tap_eq "check --repair: only the child's leak said repaired, the parent's left (exit 3)" \
+	"3 1" "$rc $(sed -n 's/^ *\([0-9]*\) leaks$/\1/p' <<<"$out")"
+tap_eq "check --repair --json: the same" "1 0 1" \
+	"$("$V" check --repair --json "$child" | jq -r '[.leaks, ."leaks-fixed" // 0, ."check-errors" + 1] | join(" ")')"
+truncate -s -1M "$dir/l0.vdi"
+
+# convert's --force means what create's does: replace OUTPUT.
+"$V" create "$d/taken.vdi" 1M
+expect "convert: an existing OUTPUT is refused" 1 "taken.vdi: already exists \(use --force to replace it\)" \
+	"$V" convert "$child" "$d/taken.vdi"
+expect "convert --force: an existing OUTPUT is replaced" 0 '' \
+	"$V" convert --force "$child" "$d/taken.vdi"
+tap_eq "convert --force: OUTPUT is the chain's content" "Images are identical." \
+	"$(qemu-img compare -f vdi -F raw "$d/taken.vdi" "$dir/expected.raw" 2>&1)"
+rm "$d/taken.vdi"
 
 # A cycle: l1 made the parent of l2, then l1 linked to l2.
 "$V" create --parent "$child" "$dir/l2.vdi"
@@ -373,9 +412,9 @@ tap_eq "commit into a static base: still static, every block in place" \
 	"$(info "$dir/l0.vdi" type blocks-allocated file-size)"
 
 # Killed after each sync. The chain reads the same after every kill
-# (convert --force: the parent may have its new modification UUID while
-# the child still has the old one), the parent checks clean or leaking
-# only, and a second run finishes the job. The copies live in their own
+# (convert --accept-changed-parent: the parent may have its new
+# modification UUID while the child still has the old one), the parent
+# checks clean or leaking only, and a second run finishes the job. The copies live in their own
 # directory, so that the search by UUID finds each image once.
 dir=$d/crash
 chain "$dir/orig" 3
@@ -392,7 +431,7 @@ killed_commit()
 	local why= crc out=$d/killed-out.vdi w=$dir/work
 	[ "$rc" = 137 ] || why="exit $rc, not killed (137)"
 	rm -f "$out"
-	"$V" convert --force "$w/l2.vdi" "$out" >/dev/null 2>&1 &&
+	"$V" convert --accept-changed-parent "$w/l2.vdi" "$out" >/dev/null 2>&1 &&
 		qemu-img compare -f vdi -F raw "$out" "$dir/orig/expected.raw" >/dev/null 2>&1 ||
 		why="$why the chain reads differently"
 	"$V" check "$w/l1.vdi" >/dev/null 2>&1
