@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <linux/vdi.h>
@@ -69,6 +70,30 @@ static void dev_path(char *buf, size_t len, const char *dev)
 		snprintf(buf, len, "%s", dev);
 	else
 		snprintf(buf, len, "/dev/%s", dev);
+}
+
+/*
+ * Is @path a whole vdi disk? Its sysfs directory holds the driver's vdi/
+ * attributes, which no other driver's disk and no partition has. Only
+ * then may a vdi ioctl go to it: another driver may use the same number
+ * for a command of its own. stat() and not open(), which would detach an
+ * autoclear device at its close.
+ */
+static bool is_vdi_disk(const char *path)
+{
+	char sys[64];
+	struct stat st;
+
+	if (stat(path, &st) < 0 || !S_ISBLK(st.st_mode))
+		return false;
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/vdi",
+		 major(st.st_rdev), minor(st.st_rdev));
+	return access(sys, F_OK) == 0;
+}
+
+static void say_not_vdi(const char *path)
+{
+	errmsg(path, "not a vdi device");
 }
 
 /* Reads a sysfs attribute of @name into @buf, trailing newline removed. */
@@ -208,21 +233,17 @@ static void attach_usage(FILE *out)
 
 /*
  * Bind cfg->fd to the device @path with VDI_CONFIGURE, adding the device
- * through the control node if it does not exist yet.
+ * through the control node @ctl if it does not exist yet.
  */
-static int configure_dev(const char *path, struct vdi_config *cfg)
+static int configure_dev(int ctl, const char *path, struct vdi_config *cfg)
 {
 	int rw = cfg->flags & VDI_FLAG_READ_ONLY ? O_RDONLY : O_RDWR;
 	long idx = dev_index(path);
-	int dfd, ctl, ret;
+	int dfd, ret;
 
 	dfd = open(path, rw | O_CLOEXEC);
 	if (dfd < 0 && errno == ENOENT && idx >= 0) {
-		ctl = open_control();
-		if (ctl < 0)
-			return -1;
 		ret = ioctl(ctl, VDI_CTL_ADD, idx);
-		close(ctl);
 		if (ret < 0 && errno != EEXIST)
 			return -1;
 		dfd = open(path, rw | O_CLOEXEC);
@@ -372,7 +393,16 @@ int cmd_attach(int argc, char **argv)
 	file = argv[optind];
 	if (argc - optind == 2)
 		dev_path(dev, sizeof(dev), argv[optind + 1]);
+	/* One that does not exist yet is for configure_dev() to make. */
+	if (dev[0] && access(dev, F_OK) == 0 && !is_vdi_disk(dev)) {
+		say_not_vdi(dev);
+		return 1;
+	}
 
+	/* First: without the module every later failure would be misleading. */
+	ctl = open_control();
+	if (ctl < 0)
+		return 1;
 	fd = open(file, (cfg.flags & VDI_FLAG_READ_ONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0 && !(cfg.flags & VDI_FLAG_READ_ONLY) &&
 	    (errno == EROFS || errno == EACCES)) {
@@ -382,6 +412,7 @@ int cmd_attach(int argc, char **argv)
 	}
 	if (fd < 0) {
 		errmsg_sys(file, "attach failed");
+		close(ctl);
 		return 1;
 	}
 	cfg.fd = fd;
@@ -389,22 +420,16 @@ int cmd_attach(int argc, char **argv)
 			 sizeof(hint)) < 0) {
 		chain_close(&chain);
 		close(fd);
+		close(ctl);
 		return 1;
 	}
 
-	if (dev[0]) {
-		ret = configure_dev(dev, &cfg);
-		err = errno;
-	} else {
-		ctl = open_control();
-		if (ctl < 0) {
-			close(fd);
-			return 1;
-		}
+	if (dev[0])
+		ret = configure_dev(ctl, dev, &cfg);
+	else
 		ret = ioctl(ctl, VDI_CTL_ATTACH, &cfg);
-		err = errno;
-		close(ctl);
-	}
+	err = errno;
+	close(ctl);
 	bad = file;
 	if (ret < 0) {
 		if (cfg.reason && cfg.reason_level && cfg.reason_level < chain.n) {
@@ -446,6 +471,10 @@ static int detach_one(const char *dev, bool all)
 	int fd, err, ret = -1;
 
 	dev_path(path, sizeof(path), dev);
+	if (access(path, F_OK) == 0 && !is_vdi_disk(path)) {
+		say_not_vdi(path);
+		return -1;
+	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		ret = ioctl(fd, VDI_DETACH);
@@ -455,7 +484,10 @@ static int detach_one(const char *dev, bool all)
 	}
 	if (ret < 0 && all && errno == ENXIO)
 		return 0;
-	if (ret < 0)
+	if (ret < 0 && errno == ENOENT && access(CONTROL_PATH, F_OK) < 0)
+		errmsg(path, "detach failed: %s (is the vdi module loaded?)",
+		       strerror(ENOENT));
+	else if (ret < 0)
 		errmsg_sys(path, "detach failed");
 	return ret;
 }

@@ -5,9 +5,9 @@
  * open on their own: the way out of a chain; or into a raw sparse file,
  * the way out of VirtualBox.
  *
- * The image is built as create builds one, under a temporary name and
- * renamed into place once complete and on disk, so that an interrupted
- * convert leaves no half image behind. The chain is only read.
+ * The image is built as create builds one, unnamed and named once
+ * complete and on disk, so that an interrupted convert leaves no half
+ * image behind. The chain is only read.
  */
 #include <getopt.h>
 #include <stdbool.h>

@@ -4,9 +4,10 @@
  * "plus" header, 1 MiB blocks, map and data at 1 MiB boundaries), so that
  * VirtualBox, QEMU and the vdi driver all open it.
  *
- * The image is built under a temporary name in the target's directory and
- * renamed into place only once it is complete and on disk: a failed or
- * interrupted create leaves nothing behind, and never half an image. On a
+ * The image is built in an unnamed file in the target's directory
+ * (O_TMPFILE; a temporary name where the file system has none) and named
+ * only once it is complete and on disk: a failed or interrupted create,
+ * even one killed, leaves nothing behind, and never half an image. On a
  * block device, which has no name to rename to, it is written in place
  * (as qemu-img does), and only with --force. Other special files are never
  * replaced, nor is a file that a vdi device or another program holds.
@@ -354,31 +355,74 @@ static int set_mode(const struct image *img)
 	return 0;
 }
 
-/* Build the image under @tmp and rename it to its name. */
-static int build(const struct create_opts *o, char *tmp)
+/*
+ * An unnamed file in @dir (O_TMPFILE), which gets its name only once the
+ * image in it is complete: a create killed even by SIGKILL leaves nothing
+ * behind. -1 where the file system has none (9p, NFS), or where there is
+ * no /proc to name it through.
+ */
+static int open_unnamed(const char *dir)
+{
+	if (access("/proc/self/fd", F_OK) < 0)
+		return -1;
+	return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+}
+
+/*
+ * Give the unnamed file @fd its name. linkat() never replaces, as
+ * RENAME_NOREPLACE; with --force the file takes the free name @tmp first
+ * and is renamed over the old file, atomically.
+ */
+static int name_unnamed(const struct create_opts *o, int fd, char *tmp)
+{
+	char proc[32];
+	int tfd;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (!o->force)
+		return linkat(AT_FDCWD, proc, AT_FDCWD, o->path, AT_SYMLINK_FOLLOW);
+	cleanup_path = tmp;
+	tfd = mkostemp(tmp, O_CLOEXEC);
+	if (tfd < 0)
+		return -1;
+	close(tfd);
+	if (unlink(tmp) < 0 ||
+	    linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
+		return -1;
+	return rename(tmp, o->path);
+}
+
+/* Build the image unnamed in @dir, or under @tmp, and give it its name. */
+static int build(const struct create_opts *o, const char *dir, char *tmp)
 {
 	struct image img = { .path = o->path };
+	bool unnamed;
 	int ret;
 
-	cleanup_path = tmp;
-	img.fd = mkostemp(tmp, O_CLOEXEC);
+	img.fd = open_unnamed(dir);
+	unnamed = img.fd >= 0;
+	if (!unnamed) {
+		cleanup_path = tmp;
+		img.fd = mkostemp(tmp, O_CLOEXEC);
+	}
 	if (img.fd < 0) {
 		errmsg_sys(o->path, "cannot create a temporary file");
 		return -1;
 	}
 	init_header(&img, o);
-	ret = set_mode(&img);
+	/* open(O_TMPFILE) gave the mode; mkostemp() gives 0600. */
+	ret = unnamed ? 0 : set_mode(&img);
 	if (!ret)
 		ret = fill_image(&img, o, false);
 	if (!ret) {
-		ret = place(o, tmp);
+		ret = unnamed ? name_unnamed(o, img.fd, tmp) : place(o, tmp);
 		if (ret && errno == EEXIST)
 			say_exists(o->path);
 		else if (ret)
-			errmsg_sys(o->path, "cannot rename the new image into place");
+			errmsg_sys(o->path, "cannot give the new image its name");
 	}
 	image_close(&img);
-	if (ret)
+	if (ret && cleanup_path)
 		unlink(tmp);
 	cleanup_path = NULL;
 	return ret;
@@ -417,7 +461,7 @@ static int create_file(const struct create_opts *o)
 		ret = 1;
 	} else {
 		catch_signals();
-		ret = build(o, tmp) || sync_dir(o->path, dir) ? 1 : 0;
+		ret = build(o, dir, tmp) || sync_dir(o->path, dir) ? 1 : 0;
 	}
 	free(tmp);
 	free(bcopy);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vdisetup: a new image built under a temporary name and renamed into
- * place when complete, for create and for convert's output.
+ * vdisetup: a new image built unnamed (or under a temporary name) and
+ * named when complete, or written in place on a block device, for create
+ * and for convert's output.
  */
 #ifndef VDISETUP_CREATE_H
 #define VDISETUP_CREATE_H

@@ -338,15 +338,18 @@ int image_sync(const struct image *img, const char *what)
 	return 0;
 }
 
-int image_parse_size(const char *path, const char *arg, u64 *size)
+static int size_unparsed(const char *path, const char *arg)
+{
+	errmsg(path, "invalid size '%s': %s", arg,
+	       errno == ERANGE ? "too large" : SIZE_FORMS);
+	return -1;
+}
+
+/* @size, which @arg gave, in the range of disk sizes. */
+static int size_in_range(const char *path, const char *arg, u64 *size)
 {
 	char max[32];
 
-	if (parse_size(arg, size) < 0) {
-		errmsg(path, "invalid size '%s': %s", arg,
-		       errno == ERANGE ? "too large" : SIZE_FORMS);
-		return -1;
-	}
 	if (*size < IMAGE_MIN_SIZE) {
 		errmsg(path, "invalid size '%s': below 1 MiB, the least VirtualBox accepts",
 		       arg);
@@ -364,4 +367,35 @@ int image_parse_size(const char *path, const char *arg, u64 *size)
 		return -1;
 	}
 	return 0;
+}
+
+int image_parse_size(const char *path, const char *arg, u64 *size)
+{
+	if (parse_size(arg, size) < 0)
+		return size_unparsed(path, arg);
+	return size_in_range(path, arg, size);
+}
+
+int image_parse_new_size(const char *path, const char *arg, u64 now,
+			 u64 *size)
+{
+	char has[32];
+	u64 delta;
+
+	if (arg[0] != '+' && arg[0] != '-')
+		return image_parse_size(path, arg, size);
+	if (parse_size(arg + 1, &delta) < 0)
+		return size_unparsed(path, arg);
+	if (arg[0] == '-' && delta >= now) {
+		format_size(has, sizeof(has), now);
+		errmsg(path, "invalid size '%s': the disk has only %s", arg,
+		       has);
+		return -1;
+	}
+	if (arg[0] == '+' && delta > IMAGE_MAX_SIZE) {
+		errno = ERANGE;
+		return size_unparsed(path, arg);
+	}
+	*size = arg[0] == '+' ? now + delta : now - delta;
+	return size_in_range(path, arg, size);
 }

@@ -101,4 +101,11 @@ int image_sync(const struct image *img, const char *what);
  */
 int image_parse_size(const char *path, const char *arg, u64 *size);
 
+/*
+ * The same for resize, where "+SIZE" and "-SIZE" are relative to the disk
+ * size @now, as qemu-img resize takes them.
+ */
+int image_parse_new_size(const char *path, const char *arg, u64 now,
+			 u64 *size);
+
 #endif /* VDISETUP_IMAGE_H */

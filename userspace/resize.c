@@ -17,6 +17,7 @@
  * new size at once, where the larger map fits before the data; all else
  * needs it detached.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -38,9 +39,10 @@ static void resize_usage(FILE *out)
 	format_size(max, sizeof(max), IMAGE_MAX_SIZE);
 	fprintf(out,
 		"Usage:\n"
-		" vdisetup resize [options] FILE SIZE\n"
+		" vdisetup resize [options] FILE [+|-]SIZE\n"
 		"\nGive a dynamic VDI image a new virtual size: SIZE bytes as for\n"
-		"create, a multiple of 512 from 1 MiB to %s. Growing keeps\n"
+		"create (+SIZE and -SIZE: that much more or less), a multiple of\n"
+		"512 from 1 MiB to %s. Growing keeps\n"
 		"the content, and the new space reads as zeros. Shrinking only\n"
 		"cuts off blocks that hold no data: it refuses otherwise, and names\n"
 		"the first block in the way. Run again after an interruption, it\n"
@@ -290,19 +292,25 @@ out:
 	return ret;
 }
 
-/* Returns -1 to go on, else the exit status (--help, or a bad argument). */
+/*
+ * Returns -1 to go on, else the exit status (--help, or a bad argument).
+ * A last argument "-SIZE" is a size, not options: qemu-img resize takes it
+ * off before getopt too.
+ */
 static int parse_args(int argc, char **argv, bool *progress,
-		      const char **path, u64 *size)
+		      const char **path, const char **size)
 {
 	static const struct option opts[] = {
 		{ "progress",	no_argument,	NULL, 'p' },
 		{ "help",	no_argument,	NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	const char *shrink = NULL;
 	int c;
 
-	if (negative_size("resize", argc, argv))
-		return 1;
+	if (argc >= 3 && argv[argc - 1][0] == '-' &&
+	    isdigit((unsigned char)argv[argc - 1][1]))
+		shrink = argv[--argc];
 	while ((c = getopt_long(argc, argv, "ph", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -315,22 +323,40 @@ static int parse_args(int argc, char **argv, bool *progress,
 			return usage_hint("resize");
 		}
 	}
-	if (operands_wrong("resize", argc, argv, 2, "FILE and SIZE"))
+	if (operands_wrong("resize", argc, argv, shrink ? 1 : 2, "FILE and SIZE"))
 		return 1;
 	*path = argv[optind];
-	return image_parse_size(*path, argv[optind + 1], size) < 0 ? 1 : -1;
+	*size = shrink ? shrink : argv[optind + 1];
+	return -1;
+}
+
+/* The new size @arg asks for: absolute, or relative to the disk's. */
+static int new_size(const char *path, const char *arg, u64 *size)
+{
+	struct image img;
+	int ret;
+
+	if (arg[0] != '+' && arg[0] != '-')
+		return image_parse_size(path, arg, size);
+	if (image_open(&img, path, O_RDONLY) < 0)
+		return -1;
+	ret = image_parse_new_size(path, arg, img.h.disk_size, size);
+	image_close(&img);
+	return ret;
 }
 
 int cmd_resize(int argc, char **argv)
 {
-	const char *path = NULL;
+	const char *path = NULL, *arg = NULL;
 	bool progress = false;
 	struct image img;
 	struct blocks b;
 	u64 size = 0;
 	int ret;
 
-	ret = parse_args(argc, argv, &progress, &path, &size);
+	ret = parse_args(argc, argv, &progress, &path, &arg);
+	if (ret < 0 && new_size(path, arg, &size) < 0)
+		ret = 1;
 	if (ret < 0)
 		ret = resize_attached(path, size);
 	if (ret >= 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
 #include <linux/fs.h>
@@ -210,20 +211,32 @@ void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+static u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The first and the last value always; in between, one per PROGRESS_MS. */
 static void progress_show(struct progress *p)
 {
 	int now = p->total ? (int)(p->done * 10000 / p->total) : 10000;
+	u64 ms = now_ms();
 
-	if (now == p->shown)
+	if (now == p->shown ||
+	    (p->shown >= 0 && now < 10000 && ms - p->shown_ms < PROGRESS_MS))
 		return;
 	p->shown = now;
+	p->shown_ms = ms;
 	printf("\r    %s (%d.%02d/100%%)", p->what, now / 100, now % 100);
 	fflush(stdout);
 }
 
 void progress_begin(struct progress *p, bool on, const char *what, u64 total)
 {
-	p->what = on ? what : NULL;
+	p->what = on && isatty(STDOUT_FILENO) ? what : NULL;
 	p->done = 0;
 	p->total = total;
 	p->shown = -1;

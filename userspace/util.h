@@ -115,13 +115,17 @@ void field_size(struct fields *f, const char *label, u64 bytes);
 
 /*
  * Progress of a long step for --progress: "  WHAT (12.34/100%)" redrawn in
- * place on stdout, as qemu-img -p shows it; nothing unless turned on.
+ * place on stdout, as qemu-img -p shows it, at most every PROGRESS_MS; and
+ * only on a terminal, where a redraw is seen rather than piled up.
  */
+#define PROGRESS_MS	100
+
 struct progress {
 	const char *what;	/* NULL: quiet */
 	u64 done;
 	u64 total;
 	int shown;		/* hundredths of a percent on the screen */
+	u64 shown_ms;		/* when, CLOCK_MONOTONIC */
 };
 
 void progress_begin(struct progress *p, bool on, const char *what, u64 total);

@@ -353,6 +353,21 @@ expect "resize: a size that is no multiple of 512" 1 \
 	"r.vdi: invalid size '1048577': not a multiple of 512" \
 	"$V" resize "$d/r.vdi" 1048577
 
+# Sizes relative to the present one, as qemu-img resize takes them: a
+# "-SIZE" at the end is a size, not options.
+img=$d/rel.vdi
+"$V" create "$img" 16M
+expect "resize +16M" 0 '' "$V" resize "$img" +16M
+tap_eq "resize +16M: 16 MiB more" 33554432 "$(info "$img" virtual-size)"
+expect "resize -8M" 0 '' "$V" resize "$img" -8M
+tap_eq "resize -8M: 8 MiB less" 25165824 "$(info "$img" virtual-size)"
+expect "resize -p FILE -8M" 0 '' "$V" resize -p "$img" -8M
+tap_eq "resize -p FILE -8M: 8 MiB less" 16777216 "$(info "$img" virtual-size)"
+expect "resize by all the disk has: refused" 1 \
+	"rel.vdi: invalid size '-16M': the disk has only 16 MiB" "$V" resize "$img" -16M
+expect "resize past the largest disk: refused" 1 \
+	"rel.vdi: invalid size '\+64T': larger than 64 TiB" "$V" resize "$img" +64T
+
 # An image QEMU has open (and locked) is not touched.
 img=$d/r.vdi
 fifo=$d/fifo

@@ -8,7 +8,9 @@
 # a fixed image's blocks zeroed), as qemu-img does. check counts the rest
 # of a block device after the last block as no leak, so --repair has
 # nothing to do there. The block device is a loop device on the host;
-# one with a mounted file system is refused.
+# one with a mounted file system is refused. attach and detach send their
+# ioctls to vdi devices only: a loop device or /dev/null is "not a vdi
+# device".
 here=$(dirname "$(realpath "$0")")
 . "$here/../tap.sh"
 VDI_TOP=$(realpath "$here/../..")
@@ -20,7 +22,7 @@ for t in qemu-img qemu-nbd jq; do
 done
 [ -x "$V" ] || vdi_skip_all "$V not built"
 [ "$(id -u)" = 0 ] || vdi_skip_all "mknod and losetup need root"
-tap_plan 35
+tap_plan 42
 d=$(mktemp -d)
 loop=
 cleanup()
@@ -67,11 +69,24 @@ tap_eq "through a link: the link stays, the file it names is the new image" \
 	"symbolic link 16777216" \
 	"$(stat -c %F "$d/link.vdi") $(info "$img" virtual-size)"
 
+# Without the module, attach and detach say so, and blame no image.
+if [ -e /dev/vdi-control ]; then
+	for i in 1 2 3; do tap_skip "without the module ($i)" "the vdi module is loaded here"; done
+else
+	expect "attach FILE vdi0 without the module: the module named, the image not blamed" 1 \
+		"^cannot open /dev/vdi-control: No such file or directory \(is the vdi module loaded\? try 'modprobe vdi'\)$" \
+		"$V" attach "$img" vdi0
+	tap_eq "attach FILE vdi0 without the module: one message" 1 "$(wc -l <<<"$out")"
+	expect "detach vdi0 without the module: the module named" 1 \
+		"^/dev/vdi0: detach failed: No such file or directory \(is the vdi module loaded\?\)$" \
+		"$V" detach vdi0
+fi
+
 # -------------------------------------------------------- a block device
 truncate -s 64M "$d/disk"
 loop=$(losetup -f --show "$d/disk" 2>/dev/null)
 if [ -z "$loop" ]; then
-	for i in $(seq 1 20); do tap_skip "block device $i" "no loop device on this host"; done
+	for i in $(seq 1 24); do tap_skip "block device $i" "no loop device on this host"; done
 	tap_done
 fi
 head -c 64M /dev/urandom > "$loop"
@@ -123,4 +138,15 @@ tap_eq "check --repair --json on a device: no leak, nothing fixed" "0 0 0" \
 	"$("$V" check --repair --json "$loop" | jq -r '[.leaks, ."leaks-fixed" // 0, ."corruptions-fixed" // 0] | join(" ")')"
 tap_eq "the data is still there" "read 1048576/1048576 bytes at offset 5242880" \
 	"$(qemu-io -f vdi -c 'read -P 0xa5 5M 1M' "$loop" 2>&1 | head -n 1)"
+
+# ------------------------------------------ ioctls reach vdi devices only
+# Another driver may give a vdi ioctl's number a meaning of its own.
+expect "detach of another driver's device: refused before any ioctl" 1 \
+	"^$loop: not a vdi device$" "$V" detach "$loop"
+expect "detach of a character device: refused" 1 "^/dev/null: not a vdi device$" \
+	"$V" detach /dev/null
+expect "attach onto another driver's device: refused, naming the device" 1 \
+	"^$loop: not a vdi device$" "$V" attach "$img" "$loop"
+tap_eq "the loop device still serves its file" "$d/disk" \
+	"$(losetup -n -O BACK-FILE "$loop")"
 tap_done
