@@ -4,7 +4,8 @@
 # uuid,allocated_blocks,zero_blocks,block_size,flags} plus size and ro, readable without
 # privilege; `vdisetup list` and `list --json` with the right values and
 # types for devices attached plain, read-only with partition scan,
-# autoclear and on a chosen device; `detach -a` leaves nothing.
+# autoclear and on a chosen device; list -j FILE, list DEV, detach FILE;
+# `detach -a` leaves nothing.
 . "$(dirname "$(realpath "$0")")/tap.sh"
 . "$(dirname "$(realpath "$0")")/vdi_lib.sh"
 
@@ -146,6 +147,18 @@ qemu-img create -q -f vdi "$f" 4M
 tap_eq "attach to a bound device fails" \
 	"$f: attach failed: Device or resource busy" \
 	"$("$VDISETUP" attach "$f" /dev/vdi37 2>&1)"
+
+# --- losetup habits: list -j FILE, list DEV, detach FILE, --output ---
+tap_eq "list -j FILE: the device FILE is attached to, by another name too" \
+	"$dev_a" "$("$VDISETUP" list -n -j "$scratch/../$(basename "$scratch")/a.vdi" | awk '{print $1}')"
+tap_eq "list DEV: only that device" "$dev_b vdi37" \
+	"$("$VDISETUP" list -n "$dev_b" vdi37 | awk '{print $1}' | xargs | sed 's|/dev/vdi37|vdi37|')"
+tap_eq "list --output=json is list --json" "$("$VDISETUP" list --json)" \
+	"$("$VDISETUP" list --output=json)"
+tap_check "detach FILE: the device it is attached to" "$VDISETUP" detach "$e"
+tap_eq "detach FILE: vdi37 is unbound" "" "$(attr vdi37 vdi/backing_file 2>/dev/null)"
+tap_eq "detach of a file attached nowhere" "$e: not attached to any vdi device" \
+	"$("$VDISETUP" detach "$e" 2>&1)"
 
 # --- detach -a ---
 tap_check "detach -a" "$VDISETUP" detach -a

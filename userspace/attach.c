@@ -460,6 +460,20 @@ int cmd_attach(int argc, char **argv)
 	return 0;
 }
 
+/* Is the image of the vdi disk @name the file @file (by any of its names)? */
+static bool backed_by(const char *name, const struct stat *file)
+{
+	char back[VDI_PATH_MAX];
+	struct stat st;
+
+	if (read_attr(name, "vdi/backing_file", back, sizeof(back)) < 0 ||
+	    !back[0] || stat(back, &st) < 0)
+		return false;
+	if (S_ISBLK(st.st_mode) && S_ISBLK(file->st_mode))
+		return st.st_rdev == file->st_rdev;
+	return st.st_dev == file->st_dev && st.st_ino == file->st_ino;
+}
+
 /*
  * Detach one device; prints the failure and returns -1. With @all, a
  * device that is no longer bound (ENXIO: it was detached meanwhile, or an
@@ -471,10 +485,6 @@ static int detach_one(const char *dev, bool all)
 	int fd, err, ret = -1;
 
 	dev_path(path, sizeof(path), dev);
-	if (access(path, F_OK) == 0 && !is_vdi_disk(path)) {
-		say_not_vdi(path);
-		return -1;
-	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		ret = ioctl(fd, VDI_DETACH);
@@ -506,13 +516,57 @@ static int detach_if_bound(const char *name, void *arg)
 	return detach_one(name, true);
 }
 
+struct detach_file {
+	struct stat file;
+	int found;
+	int failed;
+};
+
+static int detach_if_backed(const char *name, void *arg)
+{
+	struct detach_file *df = arg;
+
+	if (!backed_by(name, &df->file))
+		return 0;
+	df->found++;
+	if (detach_one(name, false) < 0)
+		df->failed++;
+	return 0;
+}
+
+/*
+ * A device (/dev/vdiN, vdiN), or the image a device serves, as losetup -d
+ * takes a file: every vdi device backed by it is detached. Anything else
+ * is refused before an ioctl could reach another driver's device.
+ */
+static int detach_arg(const char *arg)
+{
+	struct detach_file df = { .found = 0 };
+	char path[PATH_MAX];
+
+	dev_path(path, sizeof(path), arg);
+	if (is_vdi_disk(path) || (access(arg, F_OK) < 0 && access(path, F_OK) < 0))
+		return detach_one(arg, false);
+	if (stat(arg, &df.file) < 0 ||
+	    scan_vdi_disks(detach_if_backed, &df) < 0)
+		return -1;
+	if (df.found)
+		return df.failed ? -1 : 0;
+	if (S_ISREG(df.file.st_mode))
+		errmsg(arg, "not attached to any vdi device");
+	else
+		say_not_vdi(arg);
+	return -1;
+}
+
 static void detach_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage:\n"
-		" vdisetup detach DEV...\n"
+		" vdisetup detach DEV|FILE...\n"
 		" vdisetup detach -a|--all\n"
-		"\nDetach the devices (/dev/vdiN or vdiN) from their images.\n"
+		"\nDetach the devices (/dev/vdiN or vdiN) from their images; for an\n"
+		"image FILE, every device it is attached to.\n"
 		"A device that is mounted or open fails with 'Device or resource busy'\n"
 		"unless it was attached with --autoclear.\n"
 		"\nOptions:\n"
@@ -551,7 +605,7 @@ int cmd_detach(int argc, char **argv)
 	if (all)
 		return scan_vdi_disks(detach_if_bound, NULL) < 0;
 	for (i = optind; i < argc; i++)
-		if (detach_one(argv[i], false) < 0)
+		if (detach_arg(argv[i]) < 0)
 			ret = 1;
 	return ret;
 }
@@ -571,7 +625,29 @@ struct vdi_dev {
 struct dev_list {
 	struct vdi_dev *devs;
 	size_t count;
+	const struct stat *file;	/* only devices backed by it (-j) */
+	char **names;			/* only these devices, if any */
+	int nnames;
 };
+
+/* Is the device @name one that list was asked for? */
+static bool wanted(const struct dev_list *list, const char *name)
+{
+	char path[PATH_MAX], want[PATH_MAX];
+	int i;
+
+	if (list->file && !backed_by(name, list->file))
+		return false;
+	if (!list->nnames)
+		return true;
+	dev_path(path, sizeof(path), name);
+	for (i = 0; i < list->nnames; i++) {
+		dev_path(want, sizeof(want), list->names[i]);
+		if (!strcmp(path, want))
+			return true;
+	}
+	return false;
+}
 
 static int collect_dev(const char *name, void *arg)
 {
@@ -590,7 +666,7 @@ static int collect_dev(const char *name, void *arg)
 	memset(d, 0, sizeof(*d));
 	/* An unbound device has no backing file: not listed, like losetup. */
 	if (read_attr(name, "vdi/backing_file", d->back_file, sizeof(d->back_file)) < 0 ||
-	    !d->back_file[0])
+	    !d->back_file[0] || !wanted(list, name))
 		return 0;
 	snprintf(d->name, sizeof(d->name), "/dev/%s", name);
 	if (!read_attr_u64(name, "size", &sectors))
@@ -688,35 +764,54 @@ static void list_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage:\n"
-		" vdisetup list [options]\n"
-		"\nList the attached devices (from sysfs; needs no privilege).\n"
+		" vdisetup list [options] [DEV...]\n"
+		"\nList the attached devices (from sysfs; needs no privilege), or\n"
+		"only the devices DEV.\n"
 		"Columns: NAME BACK-FILE SIZE ALLOCATED ZERO FREE FILE-USED RO PARTSCAN\n"
 		"AUTOCLEAR DIO; SIZE is the virtual size, ALLOCATED, ZERO and FREE the\n"
 		"bytes of the image's allocated, zero (discarded) and free blocks,\n"
 		"FILE-USED what the backing file occupies on its file system (- when\n"
 		"its directory cannot be searched), all in bytes.\n"
 		"\nOptions:\n"
+		" -j, --associated FILE\n"
+		"                     only the devices FILE is attached to\n"
 		" -J, --json          JSON output: {\"vdidevices\": [...]}\n"
+		"     --output=FMT    json or human (the table)\n"
 		" -n, --noheadings    no heading line\n"
 		" -h, --help          display this help\n");
 }
 
 int cmd_list(int argc, char **argv)
 {
+	enum { OPT_OUTPUT = 256 };
 	static const struct option opts[] = {
+		{ "associated",	required_argument, NULL, 'j' },
 		{ "json",	no_argument, NULL, 'J' },
+		{ "output",	required_argument, NULL, OPT_OUTPUT },
 		{ "noheadings",	no_argument, NULL, 'n' },
 		{ "help",	no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct dev_list list = { NULL, 0 };
+	struct dev_list list = { .devs = NULL };
 	bool json = false, headings = true;
+	struct stat file;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "Jnh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:Jnh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'j':
+			if (stat(optarg, &file) < 0) {
+				errmsg_sys(optarg, "cannot look at it");
+				return 1;
+			}
+			list.file = &file;
+			break;
 		case 'J':
 			json = true;
+			break;
+		case OPT_OUTPUT:
+			if (parse_output("list", optarg, &json) < 0)
+				return usage_hint("list");
 			break;
 		case 'n':
 			headings = false;
@@ -728,10 +823,8 @@ int cmd_list(int argc, char **argv)
 			return usage_hint("list");
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "vdisetup list: unexpected argument '%s'\n", argv[optind]);
-		return usage_hint("list");
-	}
+	list.names = argv + optind;
+	list.nnames = argc - optind;
 	ret = scan_vdi_disks(collect_dev, &list);
 	if (ret == 0) {
 		if (json)

@@ -80,6 +80,7 @@ static void check_usage(FILE *out)
 		"                      block that holds data (never on an attached\n"
 		"                      image; parents are only checked)\n"
 		" -J, --json           JSON output\n"
+		"     --output=FMT     json or human\n"
 		" -h, --help           display this help\n");
 }
 
@@ -369,11 +370,12 @@ static int repair(struct check *c)
 static int parse_args(int argc, char **argv, bool *repair, bool *json,
 		      const char **path, struct chain_opts *o)
 {
-	enum { OPT_PARENT = 256 };
+	enum { OPT_PARENT = 256, OPT_OUTPUT };
 	static const struct option opts[] = {
 		{ "parent",	required_argument,	NULL, OPT_PARENT },
 		{ "repair",	no_argument,		NULL, 'r' },
 		{ "json",	no_argument,		NULL, 'J' },
+		{ "output",	required_argument,	NULL, OPT_OUTPUT },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -390,6 +392,10 @@ static int parse_args(int argc, char **argv, bool *repair, bool *json,
 			break;
 		case 'J':
 			*json = true;
+			break;
+		case OPT_OUTPUT:
+			if (parse_output("check", optarg, json) < 0)
+				return usage_hint("check");
 			break;
 		case 'h':
 			check_usage(stdout);

@@ -15,23 +15,25 @@
 #include "vdisetup.h"
 
 /*
- * The options both commands take: --json and --help, and for info (with
- * @chain) --parent. Returns -1 to go on with the image named in *path,
- * else the exit status.
+ * The options both commands take: --json (or --output), --help, and for
+ * info (with @chain) --parent. Returns -1 to go on with the image named
+ * in *path, else the exit status.
  */
 static int parse_args(int argc, char **argv, void (*usage)(FILE *),
 		      bool *json, const char **path, struct chain_opts *chain)
 {
-	enum { OPT_PARENT = 256 };
+	enum { OPT_PARENT = 256, OPT_OUTPUT };
 	static const struct option opts[] = {
 		{ "json",	no_argument,		NULL, 'J' },
+		{ "output",	required_argument,	NULL, OPT_OUTPUT },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "parent",	required_argument,	NULL, OPT_PARENT },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const struct option plain[] = {
-		{ "json",	no_argument,	NULL, 'J' },
-		{ "help",	no_argument,	NULL, 'h' },
+		{ "json",	no_argument,		NULL, 'J' },
+		{ "output",	required_argument,	NULL, OPT_OUTPUT },
+		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -45,6 +47,10 @@ static int parse_args(int argc, char **argv, void (*usage)(FILE *),
 			break;
 		case 'J':
 			*json = true;
+			break;
+		case OPT_OUTPUT:
+			if (parse_output(argv[0], optarg, json) < 0)
+				return usage_hint(argv[0]);
 			break;
 		case 'h':
 			usage(stdout);
@@ -79,6 +85,7 @@ static void info_usage(FILE *out)
 		"\nOptions:\n"
 		"     --parent PARENT  the parent of FILE (again for its parent...)\n"
 		" -J, --json           JSON output\n"
+		"     --output=FMT     json or human\n"
 		" -h, --help           display this help\n");
 }
 
@@ -353,8 +360,9 @@ static void map_usage(FILE *out)
 		"'qemu-img map' does; --json prints the same extents as\n"
 		"'qemu-img map --output=json' for dynamic images.\n"
 		"\nOptions:\n"
-		" -J, --json    JSON output\n"
-		" -h, --help    display this help\n");
+		" -J, --json        JSON output\n"
+		"     --output=FMT  json or human\n"
+		" -h, --help        display this help\n");
 }
 
 struct extent {

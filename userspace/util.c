@@ -47,6 +47,17 @@ int operands_wrong(const char *cmd, int argc, char **argv, int want,
 	return usage_hint(cmd);
 }
 
+int parse_output(const char *cmd, const char *arg, bool *json)
+{
+	if (!strcmp(arg, "json") || !strcmp(arg, "human")) {
+		*json = arg[0] == 'j';
+		return 0;
+	}
+	fprintf(stderr, "vdisetup %s: --output takes json or human, not '%s'\n",
+		cmd, arg);
+	return -1;
+}
+
 int negative_size(const char *cmd, int argc, char **argv)
 {
 	const char *last = argv[argc - 1];

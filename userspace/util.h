@@ -57,6 +57,12 @@ int operands_wrong(const char *cmd, int argc, char **argv, int want,
 		   const char *names);
 
 /*
+ * --output=FORMAT as qemu-img takes it: "json" sets *@json, "human" clears
+ * it; else says what it takes and returns -1 (then usage_hint()).
+ */
+int parse_output(const char *cmd, const char *arg, bool *json);
+
+/*
  * Whether the last argument, the size of commands that take one, is a
  * negative number ("-1", "-10G"), which getopt would take for options:
  * then says it is no size and returns 1, else 0. Before getopt_long().

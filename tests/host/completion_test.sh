@@ -5,7 +5,8 @@
 # global options, each command's options as its --help lists them, no
 # completion of an option's argument, --opt=VALUE values, *.vdi files and
 # directories for image commands, for detach the devices that have an
-# image attached (from a fake /sys), for attach's DEV the free ones.
+# image attached (from a fake /sys), and for list, for attach's DEV the
+# free ones; list -j takes an image.
 here=$(dirname "$(realpath "$0")")
 . "$here/../tap.sh"
 top=$(realpath "$here/../..")
@@ -112,12 +113,13 @@ expect "vdisetup create --uuid 01234567-89ab-cdef-0123-456789abcdef " a.vdi b.VD
 expect "vdisetup create new.vdi " ""
 expect "vdisetup attach --show -r " a.vdi b.VDI sub.d
 expect "vdisetup attach a.vdi " /dev/vdi1
-expect "vdisetup list " ""
+expect "vdisetup list -j " a.vdi b.VDI sub.d
 
 # Devices: only ours, only bound ones, not twice.
 expect "vdisetup detach " /dev/vdi0 /dev/vdi3
 expect "vdisetup detach /dev/vdi0 " /dev/vdi3
 expect "vdisetup detach vdi3 " /dev/vdi0
 expect "vdisetup detach --all " ""
+expect "vdisetup list " /dev/vdi0 /dev/vdi3
 
 tap_done

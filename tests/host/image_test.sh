@@ -16,7 +16,7 @@ for t in qemu-img jq; do
 	command -v $t >/dev/null || vdi_skip_all "$t is not installed"
 done
 [ -x "$V" ] || vdi_skip_all "$V not built"
-tap_plan 212
+tap_plan 221
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 
@@ -369,6 +369,15 @@ expect "a missing file" 1 "missing.vdi: cannot open: No such file or directory" 
 for c in create info check map; do
 	expect "$c --help" 0 "^ vdisetup $c \[options\]" "$V" $c --help
 	expect "$c with a bad option" 1 "^Try 'vdisetup $c --help'" "$V" $c --bogus
+done
+img=$d/dynamic-64MiB.vdi
+for c in info check map; do
+	tap_eq "$c --output=json is $c --json, as qemu-img takes it" \
+		"$("$V" $c --json "$img")" "$("$V" $c --output=json "$img")"
+	tap_eq "$c --output=human is the default" \
+		"$("$V" $c "$img")" "$("$V" $c --output=human "$img")"
+	expect "$c --output=xml: refused" 1 "^vdisetup $c: --output takes json or human, not 'xml'$" \
+		"$V" $c --output=xml "$img"
 done
 
 # ------------------------------------------------------------ --progress
