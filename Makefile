@@ -198,7 +198,7 @@ clean:
 # New inputs go to build/fuzz/corpus, crashes to build/fuzz/crash-*.
 FUZZ_SECONDS ?= 60
 FUZZ := $(BUILD)/fuzz
-FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -Iuserspace/sys -Ikernel
 
 $(FUZZ)/vdi_fuzz: tests/fuzz/vdi_fuzz.c kernel/vdi_format.c kernel/vdi_format.h \
