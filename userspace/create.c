@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/fs.h>
-#include <uuid/uuid.h>
 
 #include "create.h"
 #include "image.h"
@@ -30,7 +29,6 @@
 #include "vdisetup.h"
 
 #define CREATE_ALIGN	MiB	/* VirtualBox's VDI_DATA_ALIGN */
-#define COMMENT_MAX	(sizeof(((struct vdi_header *)0)->comment) - 1)
 
 static const char banner[] = "<<< vdiblk VDI Disk Image >>>\n";
 
@@ -59,30 +57,6 @@ static void create_usage(FILE *out)
 		" -f, --force           replace FILE if it exists, write onto it if it\n"
 		"                       is a block device\n"
 		" -h, --help            display this help\n", max);
-}
-
-/* A new random UUID in the header's byte order. */
-static void random_disk_uuid(u8 disk[VDI_UUID_SIZE])
-{
-	uuid_t u;
-
-	uuid_generate(u);
-	vdi_uuid_swap(disk, u);
-}
-
-static int parse_uuid(struct create_opts *o, const char *arg)
-{
-	if (disk_uuid_parse(arg, o->uuid) < 0) {
-		errmsg(o->path, "invalid UUID '%s'", arg);
-		return -1;
-	}
-	/* VirtualBox takes a null image UUID for a broken header. */
-	if (vdi_uuid_is_null(o->uuid)) {
-		errmsg(o->path, "invalid UUID '%s': the null UUID is reserved",
-		       arg);
-		return -1;
-	}
-	return 0;
 }
 
 /*
@@ -144,13 +118,10 @@ static int parse_args(int argc, char **argv, struct create_opts *o,
 	}
 	if (!*parent && image_parse_size(o->path, argv[optind + 1], &o->size) < 0)
 		return 1;
-	if (uuid && parse_uuid(o, uuid) < 0)
+	if (uuid && image_parse_uuid(o->path, uuid, o->uuid) < 0)
 		return 1;
-	if (o->comment && strlen(o->comment) > COMMENT_MAX) {
-		errmsg(o->path, "comment too long: %zu bytes, at most %zu",
-		       strlen(o->comment), COMMENT_MAX);
+	if (o->comment && image_check_comment(o->path, o->comment) < 0)
 		return 1;
-	}
 	return -1;
 }
 
@@ -186,10 +157,10 @@ static void init_header(struct image *img, const struct create_opts *o)
 	h->blocks_in_image = blocks;
 	h->blocks_allocated = o->fixed ? blocks : 0;
 	if (vdi_uuid_is_null(o->uuid))
-		random_disk_uuid(h->uuid_image);
+		disk_uuid_random(h->uuid_image);
 	else
 		memcpy(h->uuid_image, o->uuid, VDI_UUID_SIZE);
-	random_disk_uuid(h->uuid_modify);
+	disk_uuid_random(h->uuid_modify);
 	if (p) {
 		memcpy(h->uuid_link, p->uuid_image, VDI_UUID_SIZE);
 		memcpy(h->uuid_parent, p->uuid_modify, VDI_UUID_SIZE);

@@ -338,6 +338,30 @@ int image_sync(const struct image *img, const char *what)
 	return 0;
 }
 
+int image_parse_uuid(const char *path, const char *arg, u8 uuid[VDI_UUID_SIZE])
+{
+	if (disk_uuid_parse(arg, uuid) < 0) {
+		errmsg(path, "invalid UUID '%s'", arg);
+		return -1;
+	}
+	/* VirtualBox takes a null image UUID for a broken header. */
+	if (vdi_uuid_is_null(uuid)) {
+		errmsg(path, "invalid UUID '%s': the null UUID is reserved",
+		       arg);
+		return -1;
+	}
+	return 0;
+}
+
+int image_check_comment(const char *path, const char *comment)
+{
+	if (strlen(comment) <= IMAGE_COMMENT_MAX)
+		return 0;
+	errmsg(path, "comment too long: %zu bytes, at most %zu",
+	       strlen(comment), IMAGE_COMMENT_MAX);
+	return -1;
+}
+
 static int size_unparsed(const char *path, const char *arg)
 {
 	errmsg(path, "invalid size '%s': %s", arg,

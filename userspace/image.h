@@ -12,6 +12,8 @@
 
 /* The largest disk create and resize make: VDI_MAX_BLOCKS blocks of 1 MiB. */
 #define IMAGE_MAX_SIZE	((u64)VDI_MAX_BLOCKS * VDI_DEFAULT_BLOCK_SIZE)
+/* The longest comment a header holds, its NUL not counted. */
+#define IMAGE_COMMENT_MAX	(sizeof(((struct vdi_header *)0)->comment) - 1)
 
 struct image {
 	const char *path;
@@ -107,5 +109,15 @@ int image_parse_size(const char *path, const char *arg, u64 *size);
  */
 int image_parse_new_size(const char *path, const char *arg, u64 now,
 			 u64 *size);
+
+/*
+ * An image UUID for create and amend, in the text form VirtualBox and
+ * qemu-img print, into @uuid in the header's byte order; the null UUID is
+ * refused. Else prints "FILE: invalid UUID 'ARG'[: why]" and returns -1.
+ */
+int image_parse_uuid(const char *path, const char *arg, u8 uuid[VDI_UUID_SIZE]);
+
+/* 0 if @comment fits the header, else -1 after "FILE: comment too long". */
+int image_check_comment(const char *path, const char *comment);
 
 #endif /* VDISETUP_IMAGE_H */

@@ -159,6 +159,14 @@ void disk_uuid_unparse(const u8 disk[VDI_UUID_SIZE], char out[UUID_STR_LEN])
 	uuid_unparse_lower(rfc, out);
 }
 
+void disk_uuid_random(u8 disk[VDI_UUID_SIZE])
+{
+	uuid_t u;
+
+	uuid_generate(u);
+	vdi_uuid_swap(disk, u);
+}
+
 int disk_uuid_parse(const char *s, u8 disk[VDI_UUID_SIZE])
 {
 	u8 rfc[VDI_UUID_SIZE];

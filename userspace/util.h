@@ -88,6 +88,8 @@ void format_size(char *buf, size_t len, u64 bytes);
  */
 void disk_uuid_unparse(const u8 disk[VDI_UUID_SIZE], char out[UUID_STR_LEN]);
 int disk_uuid_parse(const char *s, u8 disk[VDI_UUID_SIZE]);
+/* A new random UUID in the header's byte order. */
+void disk_uuid_random(u8 disk[VDI_UUID_SIZE]);
 
 /*
  * @s as a JSON string literal, quotes included. Control characters are

@@ -25,15 +25,16 @@ static const struct command commands[] = {
 	{ "check",  cmd_check,  "check FILE [--parent P]... [--repair] [--json]" },
 	{ "map",    cmd_map,    "map FILE [--json]" },
 	{ "compact", cmd_compact, "compact FILE [--zero-blocks] [--progress]" },
-	{ "resize", cmd_resize, "resize FILE SIZE [--progress]" },
+	{ "resize", cmd_resize, "resize FILE [+|-]SIZE [--progress]" },
 	{ "commit", cmd_commit, "commit FILE [--parent P]... [--progress]" },
 	{ "convert", cmd_convert,
 	  "convert FILE OUTPUT [--parent P]... [--format raw] [--static] [--force] [--progress]" },
+	{ "amend", cmd_amend, "amend FILE [--comment C] [--uuid U | --new-uuid]" },
 	{ "attach", cmd_attach,
 	  "attach [-f|--find] [--show] [-r] [-P] [--direct-io[=on|off|auto]] [--autoclear] FILE [DEV]"
 	},
-	{ "detach", cmd_detach, "detach DEV... | detach -a" },
-	{ "list",   cmd_list,   "list [-J|--json] [-n|--noheadings]" },
+	{ "detach", cmd_detach, "detach DEV|FILE... | detach -a" },
+	{ "list",   cmd_list,   "list [-J|--json] [-n|--noheadings] [-j FILE] [DEV...]" },
 };
 
 static void usage(FILE *out)

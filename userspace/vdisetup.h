@@ -12,6 +12,7 @@ int cmd_compact(int argc, char **argv);		/* compact.c */
 int cmd_resize(int argc, char **argv);		/* resize.c */
 int cmd_commit(int argc, char **argv);		/* commit.c */
 int cmd_convert(int argc, char **argv);		/* convert.c */
+int cmd_amend(int argc, char **argv);		/* amend.c */
 
 /* attach.c: devices, through /dev/vdi-control and /dev/vdiN */
 int cmd_attach(int argc, char **argv);

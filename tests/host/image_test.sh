@@ -16,7 +16,7 @@ for t in qemu-img jq; do
 	command -v $t >/dev/null || vdi_skip_all "$t is not installed"
 done
 [ -x "$V" ] || vdi_skip_all "$V not built"
-tap_plan 221
+tap_plan 232
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 
@@ -102,6 +102,32 @@ tap_eq "--comment: stored, escaped in JSON" "$comment" \
 	"$("$V" info --json "$d/comment.vdi" | jq -r .comment)"
 expect "--comment: 256 bytes are refused" 1 "comment too long: 256 bytes, at most 255" \
 	"$V" create --comment "$(printf '%0256d' 0)" "$d/long.vdi" 1M
+
+# amend: the comment and the UUID in place; the modification UUID stays,
+# so that children still take the image as their parent.
+img=$d/amend.vdi
+"$V" create --comment "a much longer first comment" "$img" 4M
+ids=$(info "$img" uuid modification-uuid)
+mod=${ids#* }
+expect "amend --comment" 0 '' "$V" amend --comment "$comment" "$img"
+tap_eq "amend --comment: the new one alone, the UUIDs as they were" \
+	"$comment $ids" \
+	"$("$V" info --json "$img" | jq -r .comment) $(info "$img" uuid modification-uuid)"
+qemu_clean "amend --comment: qemu-img check" "$img"
+expect "amend --uuid" 0 '' "$V" amend --uuid $u "$img"
+tap_eq "amend --uuid: the new image UUID in GUID byte order, the rest kept" \
+	"67 45 23 01 ab 89 ef cd 01 23 45 67 89 ab cd ef $u $mod" \
+	"$(od -An -tx1 -j $off_uuid -N 16 "$img" | xargs) $(info "$img" uuid modification-uuid)"
+expect "amend --new-uuid" 0 '' "$V" amend --new-uuid "$img"
+tap_eq "amend --new-uuid: a random one (version 4)" 1 \
+	"$(info "$img" uuid | grep -vx $u | grep -cxE "$v4")"
+sum=$(sha "$img")
+expect "amend: nothing to change" 1 "^vdisetup amend: nothing to change" "$V" amend "$img"
+expect "amend --uuid: the null UUID is refused" 1 "the null UUID is reserved" \
+	"$V" amend --uuid 00000000-0000-0000-0000-000000000000 "$img"
+expect "amend --comment: 256 bytes are refused" 1 "comment too long: 256 bytes" \
+	"$V" amend --comment "$(printf '%0256d' 0)" "$img"
+tap_eq "amend refused: the file as it was" "$sum" "$(sha "$img")"
 
 img=$d/dynamic-1M.vdi
 sum=$(sha "$img")
